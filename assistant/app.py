@@ -1,0 +1,215 @@
+"""Builds the services from settings and runs them under one TaskGroup until input ends or a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Coroutine
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+
+from assistant.asr.whisper import WhisperTranscriber
+from assistant.audio.devices import Microphone, Speaker
+from assistant.audio.format import CHUNK_MS, AudioFormat
+from assistant.audio.hub import AudioHub, Subscription
+from assistant.audio.sinks import NullSink, ReplySink, WavSink
+from assistant.audio.sources import open_file, run_file_source, run_stdin_source
+from assistant.config import Settings
+from assistant.control import default_socket_path, serve_control
+from assistant.frontend.vad import EndpointConfig, VoiceActivity
+from assistant.frontend.wake import WakeDetector
+from assistant.intents.router import Router
+from assistant.notify import notify, watchdog_interval_s
+from assistant.pipeline.orchestrator import ConversationPolicy, Orchestrator
+from assistant.pipeline.turn import TurnRunner
+from assistant.pipeline.workers import AsrWorker, TtsWorker
+from assistant.reporting import EventBus, HumanTrace, JsonLines
+from assistant.tts.espeak import EspeakSynthesizer
+from assistant.tts.piper import PiperSynthesizer
+
+log = logging.getLogger(__name__)
+MIC_SILENT_AFTER_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input: str | None = None
+    """None: the microphone; "-": raw PCM on stdin; else a file path."""
+    input_format: AudioFormat = AudioFormat(16000)
+    output: str | None = None
+    """None: the speaker; "none": discard; else a WAV path."""
+    events: str | None = None
+    """None: no JSON events; "-": stdout; else a file path (appended)."""
+    realtime: bool = False
+    trace: bool = True
+
+
+async def run_daemon(settings: Settings, options: RunOptions) -> int:
+    with ExitStack() as stack:
+        bus = EventBus()
+        if options.events == "-":
+            bus.add(JsonLines(sys.stdout))
+        elif options.events:
+            bus.add(JsonLines(stack.enter_context(_open_append(Path(options.events)))))
+        if options.trace:
+            bus.add(HumanTrace(Console(stderr=options.events == "-")))
+        return await _Daemon(settings, options, bus).run()
+    raise AssertionError("unreachable")
+
+
+def _open_append(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a", encoding="utf-8")
+
+
+class _Daemon:
+    def __init__(self, settings: Settings, options: RunOptions, bus: EventBus) -> None:
+        self.settings = settings
+        self.options = options
+        self.bus = bus
+        self.live = options.input is None
+        self.hub = AudioHub(max_chunks=settings.audio.queue_ms // CHUNK_MS)
+        self.sink = _make_sink(settings, options)
+        self.asr = AsrWorker(WhisperTranscriber(settings.asr, settings.models))
+        self.tts = make_tts(settings)
+        self.mic: Microphone | None = None
+
+    async def run(self) -> int:
+        settings, options = self.settings, self.options
+        file_chunks = open_file(Path(options.input)) if options.input not in (None, "-") else None
+        router = Router.from_settings(settings)
+        wake = WakeDetector(settings.wake) if settings.conversation.mode == "wake_word" else None
+        started = time.perf_counter()
+        await asyncio.gather(self.asr.load(), self.tts.load())
+        log.info("models loaded and warm in %.1f s", time.perf_counter() - started)
+        self.sink.open()
+        orchestrator: Orchestrator | None = None
+        try:
+            subscription = self.hub.subscribe("conversation")
+            runner = TurnRunner(
+                self.asr, self.tts, router, self.sink, settings.responses,
+                settings.conversation.turn_timeout_s, self.bus.emit,
+                stream_now_ms=lambda: orchestrator.now_ms if orchestrator else 0,
+            )
+            orchestrator = Orchestrator(
+                _policy(settings, wait_for_turns=file_chunks is not None and not options.realtime),
+                wake, VoiceActivity(settings.endpoint.vad_aggressiveness), runner, self.bus.emit,
+            )
+            if file_chunks is not None:
+                source: Coroutine[Any, Any, None] = run_file_source(
+                    file_chunks, self.hub, options.realtime)
+            elif options.input == "-":
+                source = run_stdin_source(self.hub, options.input_format)
+            else:
+                source = self._run_microphone()
+            return await self._supervise(orchestrator, subscription, source)
+        finally:
+            notify("STOPPING=1")
+            if self.mic is not None:
+                self.mic.stop()
+            self.sink.close()
+            self.asr.shutdown()
+            self.tts.shutdown()
+            if wake is not None:
+                wake.close()
+
+    async def _supervise(
+        self, orchestrator: Orchestrator, audio: Subscription, source: Coroutine[Any, Any, None],
+    ) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with asyncio.TaskGroup() as group:
+                background = [group.create_task(source, name="capture")]
+                if self.options.input is None or self.options.input == "-":
+                    path = self.settings.conversation.control_socket or default_socket_path()
+                    background.append(group.create_task(
+                        serve_control(path, orchestrator.request_listen), name="control"))
+                background.append(group.create_task(self._watchdog(orchestrator), name="watchdog"))
+                conversation = group.create_task(orchestrator.run(audio), name="conversation")
+                stopper = group.create_task(stop.wait(), name="signals")
+                notify("READY=1")
+                log.info("listening (%s)", self.settings.conversation.mode.replace("_", " "))
+                await asyncio.wait({conversation, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    log.info("stopping")
+                for task in [*background, conversation, stopper]:
+                    task.cancel()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return 0
+
+    async def _run_microphone(self) -> None:
+        self.mic = Microphone(self.settings.audio.input.device, self.hub)
+        self.mic.start(asyncio.get_running_loop())
+        await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
+
+    async def _watchdog(self, orchestrator: Orchestrator) -> None:
+        """Ping systemd only while audio really flows, so a stalled capture gets us restarted."""
+        interval = watchdog_interval_s()
+        if interval is None:
+            return
+        while True:
+            stalled = self.mic is not None and \
+                time.monotonic() - self.mic.last_block_monotonic > MIC_SILENT_AFTER_S
+            if stalled:
+                log.error("no audio from the microphone for %.0f s", MIC_SILENT_AFTER_S)
+            else:
+                notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+def make_tts(settings: Settings) -> TtsWorker:
+    espeak = EspeakSynthesizer(settings.tts.espeak_voice)
+    if settings.tts.engine == "espeak":
+        return TtsWorker(espeak, None)
+    fallback = espeak if settings.tts.fallback == "espeak" else None
+    return TtsWorker(PiperSynthesizer(settings.tts, settings.models), fallback)
+
+
+async def speak_once(settings: Settings, text: str, output: str | None) -> None:
+    """`assistant say`: the daemon's voice and sinks, without the daemon."""
+    tts = make_tts(settings)
+    sink = _make_sink(settings, RunOptions(output=output))
+    try:
+        await tts.load()
+        sink.open()
+        async for _voice, chunk in tts.synthesize(text):
+            sink.write(chunk)
+        await sink.drain()
+    finally:
+        sink.close()
+        tts.shutdown()
+
+
+def _make_sink(settings: Settings, options: RunOptions) -> ReplySink:
+    if options.output is None:
+        return Speaker(settings.audio.output.device)
+    if options.output == "none":
+        return NullSink()
+    return WavSink(Path(options.output))
+
+
+def _policy(settings: Settings, wait_for_turns: bool) -> ConversationPolicy:
+    ep = settings.endpoint
+    return ConversationPolicy(
+        mode=settings.conversation.mode,
+        endpoint=EndpointConfig(
+            hangover_ms=ep.effective_hangover_ms, start_timeout_ms=ep.speech_start_timeout_ms,
+            max_utterance_ms=ep.max_utterance_ms, speech_start_ms=ep.speech_start_ms,
+        ),
+        preroll_ms=ep.preroll_ms,
+        follow_up_ms=int(settings.conversation.follow_up_s * 1000),
+        barge_in=settings.conversation.barge_in,
+        wait_for_turns=wait_for_turns,
+    )

@@ -1,0 +1,1 @@
+"""Audio types, conversion, sources and sinks."""

@@ -1,0 +1,182 @@
+"""Microphone and speaker through sounddevice (PortAudio). Conversion happens at this edge."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from assistant.audio.convert import StreamConverter, resample_pcm, to_float_mono
+from assistant.audio.format import AudioChunk, AudioFormat
+from assistant.audio.hub import AudioHub
+from assistant.errors import AudioDeviceError
+
+log = logging.getLogger(__name__)
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as exc:  # PortAudio library missing
+        raise AudioDeviceError(
+            f"PortAudio is not available ({exc}); install it (Debian: apt-get install libportaudio2)."
+        ) from exc
+    return sounddevice
+
+
+def find_device(spec: str | int | None, kind: str) -> int | None:
+    """A device by index or by (case-insensitive) part of its name; None is the system default."""
+    if spec is None:
+        return None
+    sd = _sounddevice()
+    devices = sd.query_devices()
+    channels_key = "max_input_channels" if kind == "input" else "max_output_channels"
+    if isinstance(spec, int):
+        if 0 <= spec < len(devices) and devices[spec][channels_key] > 0:
+            return spec
+    else:
+        for index, device in enumerate(devices):
+            if spec.lower() in device["name"].lower() and device[channels_key] > 0:
+                return index
+    names = [f"{i}: {d['name']}" for i, d in enumerate(devices) if d[channels_key] > 0]
+    raise AudioDeviceError(
+        f"no {kind} device matches {spec!r}. Available: {'; '.join(names) or 'none'}."
+    )
+
+
+def list_devices() -> list[str]:
+    sd = _sounddevice()
+    lines = []
+    for index, device in enumerate(sd.query_devices()):
+        kinds = [k for k, key in (("in", "max_input_channels"), ("out", "max_output_channels"))
+                 if device[key] > 0]
+        lines.append(f"{index:3d}  {device['name']}  ({'/'.join(kinds)}, "
+                     f"{device['default_samplerate']:.0f} Hz)")
+    return lines
+
+
+class Microphone:
+    """Captures from an input device; the PortAudio thread only hands blocks to the event loop."""
+
+    def __init__(self, device: str | int | None, hub: AudioHub) -> None:
+        self._device = device
+        self._hub = hub
+        self._stream: Any = None
+        self._converter: StreamConverter | None = None
+        self.last_block_monotonic = 0.0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        sd = _sounddevice()
+        index = find_device(self._device, "input")
+        rate = 16000
+        try:
+            sd.check_input_settings(device=index, samplerate=rate, channels=1, dtype="int16")
+        except sd.PortAudioError:
+            rate = int(sd.query_devices(index, "input")["default_samplerate"])
+        self._converter = StreamConverter(rate)
+
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            loop.call_soon_threadsafe(self._on_block, indata.copy())
+
+        try:
+            self._stream = sd.InputStream(
+                device=index, samplerate=rate, channels=1, dtype="int16",
+                blocksize=rate // 50, callback=callback,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise AudioDeviceError(f"cannot open the microphone ({exc}). "
+                                   "Set audio.input.device; 'python -m sounddevice' lists devices."
+                                   ) from exc
+        log.info("microphone open: %s at %d Hz", self._stream.device, rate)
+
+    def _on_block(self, block: np.ndarray) -> None:
+        import time
+
+        self.last_block_monotonic = time.monotonic()
+        assert self._converter is not None
+        for chunk in self._converter.push(to_float_mono(block[:, 0])):
+            self._hub.publish(chunk)
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+
+class Speaker:
+    """Plays chunks on an output device. `write` never blocks; `drain` waits until heard."""
+
+    def __init__(self, device: str | int | None) -> None:
+        self._device = device
+        self._stream: Any = None
+        self._buffer: collections.deque[bytes] = collections.deque()
+        self._partial = b""
+        self._lock = threading.Lock()
+        self.rate_hz = 0
+
+    def open(self) -> None:
+        sd = _sounddevice()
+        index = find_device(self._device, "output")
+        self.rate_hz = int(sd.query_devices(index, "output")["default_samplerate"])
+        try:
+            self._stream = sd.RawOutputStream(
+                device=index, samplerate=self.rate_hz, channels=1, dtype="int16",
+                blocksize=self.rate_hz // 50, callback=self._callback,
+            )
+        except sd.PortAudioError as exc:
+            raise AudioDeviceError(f"cannot open the speaker ({exc}). "
+                                   "Set audio.output.device; 'python -m sounddevice' lists devices."
+                                   ) from exc
+        log.info("speaker open: %s at %d Hz", self._stream.device, self.rate_hz)
+
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        needed = frames * 2
+        with self._lock:
+            out = self._partial
+            while len(out) < needed and self._buffer:
+                out += self._buffer.popleft()
+            self._partial = out[needed:]
+        out = out[:needed]
+        outdata[: len(out)] = out
+        outdata[len(out):] = bytes(needed - len(out))
+
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._buffer or self._partial)
+
+    def write(self, chunk: AudioChunk) -> None:
+        pcm = resample_pcm(chunk.pcm, chunk.format, self.rate_hz)
+        with self._lock:
+            self._buffer.append(pcm)
+        if not self._stream.active:
+            self._stream.start()
+
+    async def drain(self) -> None:
+        while self.pending:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(float(self._stream.latency))
+        await asyncio.to_thread(self._stream.stop)
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._buffer.clear()
+            self._partial = b""
+        if self._stream is not None and self._stream.active:
+            self._stream.abort()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self.interrupt()
+            self._stream.close()
+            self._stream = None
+
+    @property
+    def format(self) -> AudioFormat:
+        return AudioFormat(self.rate_hz)

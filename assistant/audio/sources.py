@@ -1,0 +1,74 @@
+"""Audio sources that feed the hub: files (as fast as possible or paced) and raw PCM on stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from assistant.audio.convert import StreamConverter, pcm_to_float
+from assistant.audio.files import iter_file_chunks
+from assistant.audio.format import AudioChunk, AudioFormat
+from assistant.audio.hub import AudioHub
+
+_BATCH = 50  # chunks decoded per worker-thread call (1 s of audio)
+
+
+def open_file(path: Path) -> Iterator[AudioChunk]:
+    """Start decoding now, so a bad file is reported before the daemon starts."""
+    chunks = iter_file_chunks(path)
+    first = _take(chunks, _BATCH)
+    return itertools.chain(first, chunks)
+
+
+async def run_file_source(chunks: Iterator[AudioChunk], hub: AudioHub, realtime: bool) -> None:
+    """Decode in a thread, publish with backpressure; with `realtime`, pace to the wall clock."""
+    started = time.monotonic()
+    try:
+        while batch := await asyncio.to_thread(_take, chunks, _BATCH):
+            for chunk in batch:
+                if realtime:
+                    await _sleep_until(started + chunk.start_ms / 1000)
+                await hub.publish_wait(chunk)
+    finally:
+        await hub.close()
+
+
+async def run_stdin_source(
+    hub: AudioHub, fmt: AudioFormat, stream: BinaryIO | None = None
+) -> None:
+    """Raw little-endian PCM in `fmt` on stdin, until end of file."""
+    reader = stream if stream is not None else sys.stdin.buffer
+    converter = StreamConverter(fmt.rate_hz)
+    block = fmt.bytes_for_ms(100)
+    leftover = b""
+    try:
+        while data := await asyncio.to_thread(reader.read, block):
+            data = leftover + data
+            usable = len(data) - len(data) % (fmt.width_bytes * fmt.channels)
+            leftover = data[usable:]
+            for chunk in converter.push(pcm_to_float(data[:usable], fmt)):
+                await hub.publish_wait(chunk)
+        for chunk in converter.push(pcm_to_float(b"", fmt), last=True):
+            await hub.publish_wait(chunk)
+    finally:
+        await hub.close()
+
+
+def _take(chunks: Iterator[AudioChunk], n: int) -> list[AudioChunk]:
+    batch: list[AudioChunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) == n:
+            break
+    return batch
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)

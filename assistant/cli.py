@@ -1,0 +1,147 @@
+"""Command line: parse arguments, load settings, call into the package. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from assistant import __version__
+from assistant.audio.format import AudioFormat
+from assistant.config import Settings, default_config_path, load_settings
+from assistant.errors import AssistantError
+
+log = logging.getLogger("assistant")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="An always-on voice assistant daemon.")
+    parser.add_argument("--version", action="version", version=f"assistant {__version__}")
+    parser.add_argument("--config", type=Path, default=None,
+                        help=f"settings file (default: {default_config_path()} if it exists)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        help="override logging.level from the settings")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (microphone by default)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="FILE",
+                        help="replay an audio file (any format FFmpeg reads) or '-' for raw "
+                             "16-bit PCM on stdin, instead of the microphone")
+    source.add_argument("--demo", action="store_true",
+                        help="replay the built-in demo (spoken with the bundled voice)")
+    run.add_argument("--input-rate", type=int, default=16000, metavar="HZ",
+                     help="sample rate of raw PCM on stdin (default 16000)")
+    run.add_argument("--input-channels", type=int, default=1, metavar="N",
+                     help="channels of raw PCM on stdin (default 1)")
+    run.add_argument("--output", metavar="FILE",
+                     help="write replies to this WAV file, or 'none'; default: the speaker "
+                          "(with --demo: demo-replies.wav)")
+    run.add_argument("--events", metavar="FILE",
+                     help="write one JSON object per event to FILE ('-' for stdout)")
+    run.add_argument("--realtime", action="store_true",
+                     help="pace file input to real time, as a microphone would deliver it")
+    run.add_argument("--quiet", action="store_true", help="no human-readable trace")
+
+    check = sub.add_parser("check-config", help="validate a settings file and exit")
+    check.add_argument("file", nargs="?", type=Path, help="settings file (or use --config)")
+
+    sub.add_parser("listen", help="make the running daemon listen for a command (push-to-talk)")
+
+    say = sub.add_parser("say", help="speak text with the configured voice")
+    say.add_argument("text")
+    say.add_argument("--output", metavar="FILE", help="write a WAV file instead of playing it")
+
+    sub.add_parser("devices", help="list audio input and output devices")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return _check_config(args)
+        settings = load_settings(args.config)
+        _setup_logging(args.log_level or settings.logging.level)
+        if args.command == "run":
+            return asyncio.run(_run(settings, args))
+        if args.command == "listen":
+            return _listen(settings)
+        if args.command == "say":
+            return asyncio.run(_say(settings, args.text, args.output))
+        if args.command == "devices":
+            return _devices()
+    except AssistantError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _setup_logging(level: str) -> None:
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("faster_whisper", "piper", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    load_settings(path)
+    print(f"{path or default_config_path()}: ok" if path or default_config_path().exists()
+          else "no settings file: the defaults apply")
+    return 0
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.app import RunOptions, run_daemon
+
+    input_path = args.input
+    output = args.output
+    if args.demo:
+        from assistant.demo import demo_path
+
+        input_path = str(await asyncio.to_thread(demo_path, settings))
+        output = output or "demo-replies.wav"
+    options = RunOptions(
+        input=input_path, input_format=AudioFormat(args.input_rate, 2, args.input_channels),
+        output=output, events=args.events, realtime=args.realtime, trace=not args.quiet,
+    )
+    code = await run_daemon(settings, options)
+    if output not in (None, "none") and code == 0:
+        log.info("replies written to %s", output)
+    return code
+
+
+def _listen(settings: Settings) -> int:
+    from assistant.control import default_socket_path, send_command
+
+    send_command(settings.conversation.control_socket or default_socket_path(), "listen")
+    return 0
+
+
+async def _say(settings: Settings, text: str, output: str | None) -> int:
+    from assistant.app import speak_once
+
+    await speak_once(settings, text, output)
+    return 0
+
+
+def _devices() -> int:
+    from assistant.audio.devices import list_devices
+
+    for line in list_devices():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Local control socket: `assistant listen` from another shell starts a turn (push-to-talk).
+
+Protocol: one line per request ("listen"), one line back ("ok" or "error: ...").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.errors import ControlError
+
+log = logging.getLogger(__name__)
+COMMANDS = ("listen",)
+
+
+def default_socket_path() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/assistant-{os.getuid()}"
+    return Path(runtime) / "assistant" / "control.sock"
+
+
+async def serve_control(path: Path, on_listen: Callable[[], None]) -> None:
+    """Serve until cancelled. Refuses to start if another daemon already answers on `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        if _answers(path):
+            raise ControlError(f"{path}: another assistant daemon is already running here.")
+        path.unlink()
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout=5)
+            command = line.decode("utf-8", "replace").strip().lower()
+            if command == "listen":
+                on_listen()
+                writer.write(b"ok\n")
+            else:
+                writer.write(f"error: unknown command {command[:40]!r}; "
+                             f"known: {', '.join(COMMANDS)}\n".encode())
+            await writer.drain()
+        except (TimeoutError, ConnectionError) as exc:
+            log.debug("control client dropped: %s", exc)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_unix_server(client, path=str(path))
+    os.chmod(path, 0o600)  # only this user may start turns
+    log.info("control socket: %s", path)
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def send_command(path: Path, command: str, timeout_s: float = 5.0) -> str:
+    """Client side, for `assistant listen`."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(str(path))
+            sock.sendall(command.encode() + b"\n")
+            reply = sock.makefile("rb").readline().decode().strip()
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise ControlError(
+            f"no assistant daemon is listening on {path}; start one with 'assistant run'."
+        ) from exc
+    except OSError as exc:
+        raise ControlError(f"{path}: {exc}") from exc
+    if reply != "ok":
+        raise ControlError(f"the daemon said: {reply or 'nothing'}")
+    return reply

@@ -1,0 +1,124 @@
+"""Typed pipeline events. Serialized once, at the edge, by `to_json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, ClassVar
+
+
+class Stage(IntEnum):
+    CAPTURE = 1
+    WAKE = 2
+    VAD = 3
+    ASR = 4
+    INTENT = 5
+    HANDLER = 6
+    TTS = 7
+    PLAYBACK = 8
+    CONTROL = 9
+    TURN = 10
+
+
+@dataclass(frozen=True)
+class Event:
+    """`at_ms` is stream time: ms of audio since the input started."""
+
+    type: ClassVar[str] = "event"
+    at_ms: int
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True)
+class WakeDetected(Event):
+    type: ClassVar[str] = "wake_detected"
+    wake_word: str = ""
+    source: str = "wake_word"  # wake_word | control | follow_up | always_listening
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    type: ClassVar[str] = "speech_started"
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    type: ClassVar[str] = "speech_ended"
+    duration_ms: int = 0
+    reason: str = "silence"  # silence | max_length | input_ended
+
+
+@dataclass(frozen=True)
+class ListenTimedOut(Event):
+    """The wake word was heard but no speech followed within the timeout."""
+
+    type: ClassVar[str] = "listen_timed_out"
+
+
+@dataclass(frozen=True)
+class Transcribed(Event):
+    type: ClassVar[str] = "transcribed"
+    text: str = ""
+    latency_ms: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class IntentMatched(Event):
+    type: ClassVar[str] = "intent_matched"
+    intent: str = ""
+    slots: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class IntentNotMatched(Event):
+    type: ClassVar[str] = "intent_not_matched"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Replied(Event):
+    type: ClassVar[str] = "replied"
+    text: str = ""
+    first_audio_ms: float | None = None
+    voice: str = ""
+
+
+@dataclass(frozen=True)
+class PlaybackFinished(Event):
+    type: ClassVar[str] = "playback_finished"
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class TurnCancelled(Event):
+    type: ClassVar[str] = "turn_cancelled"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StageFailed(Event):
+    type: ClassVar[str] = "stage_failed"
+    stage: Stage = Stage.CAPTURE
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class InputEnded(Event):
+    type: ClassVar[str] = "input_ended"
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": event.type}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        data[f.name] = value.name.lower() if isinstance(value, Stage) else value
+    return data
+
+
+def to_json(event: Event) -> str:
+    return json.dumps(to_dict(event), ensure_ascii=False, default=str)

@@ -1,0 +1,1 @@
+"""Understanding commands (hassil templates) and acting on them (handlers)."""

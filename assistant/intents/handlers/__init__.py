@@ -1,0 +1,1 @@
+"""Handlers act on matched intents and say what to answer."""

@@ -1,0 +1,213 @@
+"""The conversation state machine: Idle -> Listening -> Thinking/Speaking -> (FollowUp) -> Idle.
+
+Everything here runs on stream time (ms of audio seen), so a file replay makes the same decisions
+as a live microphone. Wake-word detection keeps running while a turn runs, for barge-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+
+from assistant.audio.format import CHUNK_MS, AudioChunk
+from assistant.events import (
+    Event,
+    InputEnded,
+    ListenTimedOut,
+    SpeechEnded,
+    SpeechStarted,
+    Stage,
+    StageFailed,
+    WakeDetected,
+)
+from assistant.frontend.vad import Decision, EndpointConfig, Endpointer, VoiceActivity
+from assistant.frontend.wake import WakeDetector, WakeHit
+from assistant.pipeline.turn import TurnRunner, Utterance
+from assistant.pipeline.workers import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConversationPolicy:
+    mode: str  # wake_word | always_listening | push_to_talk
+    endpoint: EndpointConfig
+    preroll_ms: int
+    follow_up_ms: int
+    barge_in: bool
+    wait_for_turns: bool
+    """Fast file replay: stream time stands still while a turn runs, as if the user waited."""
+
+
+class Orchestrator:
+    def __init__(
+        self, policy: ConversationPolicy, wake: WakeDetector | None, vad: VoiceActivity,
+        runner: TurnRunner, emit: Callable[[Event], None],
+    ) -> None:
+        self._policy = policy
+        self._wake = wake if policy.mode == "wake_word" else None
+        self._wake_worker = Worker("wake")
+        self._vad = vad
+        self._runner = runner
+        self._emit = emit
+        frames = (policy.preroll_ms + policy.endpoint.speech_start_ms) // CHUNK_MS + 1
+        self._preroll: collections.deque[AudioChunk] = collections.deque(maxlen=frames)
+        self._endpointer: Endpointer | None = None
+        self._utterance: list[AudioChunk] = []
+        self._turn_task: asyncio.Task[None] | None = None
+        self._turn_id = 0
+        self._listening_turn: int | None = None
+        self._follow_up_until_ms: int | None = None
+        self._listen_requested = False
+        self.now_ms = 0
+        self.chunks_seen = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._turn_task is not None and not self._turn_task.done()
+
+    def request_listen(self) -> None:
+        """Push-to-talk: start a turn on the next chunk, as if the wake word had been heard."""
+        self._listen_requested = True
+
+    async def run(self, audio: AsyncIterable[AudioChunk]) -> None:
+        try:
+            async for chunk in audio:
+                await self._step(chunk)
+            await self._input_ended()
+        finally:
+            await self._cancel_turn()
+            self._wake_worker.shutdown()
+
+    async def _step(self, chunk: AudioChunk) -> None:
+        self.now_ms = chunk.end_ms
+        self.chunks_seen += 1
+        if self._turn_task is not None and self._turn_task.done():
+            self._finish_turn()
+        hit = await self._detect_wake(chunk)
+        if hit is not None:
+            await self._open(hit.at_ms, source="wake_word", word=hit.word)
+        elif self._listen_requested:
+            self._listen_requested = False
+            await self._open(chunk.start_ms, source="control", word="")
+        elif self._endpointer is None and not self.busy:
+            self._maybe_open_passive(chunk.start_ms)
+        is_speech = self._vad.is_speech(chunk)
+        self._preroll.append(chunk)
+        if self._endpointer is not None:
+            await self._feed(chunk, is_speech)
+
+    async def _detect_wake(self, chunk: AudioChunk) -> WakeHit | None:
+        if self._wake is None:
+            return None
+        try:
+            return await self._wake_worker.call(self._wake.process, chunk)
+        except Exception as exc:  # a broken model must not stop listening for the next chunk
+            log.exception("wake word detection failed")
+            self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.WAKE, code="wake_failed",
+                                   message=str(exc)))
+            return None
+
+    async def _open(self, at_ms: int, source: str, word: str) -> None:
+        """Start listening for a command (wake word, push-to-talk)."""
+        if self.busy:
+            if not self._policy.barge_in and source == "wake_word":
+                return
+            await self._cancel_turn()
+        if self._endpointer is not None and self._endpointer.in_speech:
+            return  # the wake word inside a command already being spoken
+        self._turn_id += 1
+        self._follow_up_until_ms = None
+        self._emit(WakeDetected(at_ms=at_ms, turn_id=self._turn_id, wake_word=word, source=source))
+        self._preroll.clear()  # the command starts after the wake word, not inside it
+        self._start_endpointer(at_ms, self._policy.endpoint.start_timeout_ms)
+
+    def _maybe_open_passive(self, at_ms: int) -> None:
+        """Listening without a wake word: always-listening mode, or the follow-up window."""
+        if self._policy.mode == "always_listening":
+            self._turn_id += 1
+            self._start_endpointer(at_ms, None)
+        elif self._follow_up_until_ms is not None:
+            remaining = self._follow_up_until_ms - at_ms
+            self._follow_up_until_ms = None
+            if remaining > 0:
+                self._turn_id += 1
+                self._start_endpointer(at_ms, remaining)
+
+    def _start_endpointer(self, at_ms: int, timeout_ms: int | None) -> None:
+        config = EndpointConfig(
+            hangover_ms=self._policy.endpoint.hangover_ms, start_timeout_ms=timeout_ms,
+            max_utterance_ms=self._policy.endpoint.max_utterance_ms,
+            speech_start_ms=self._policy.endpoint.speech_start_ms,
+        )
+        self._endpointer = Endpointer(config, at_ms)
+        self._listening_turn = self._turn_id
+        self._utterance = []
+
+    async def _feed(self, chunk: AudioChunk, is_speech: bool) -> None:
+        endpointer = self._endpointer
+        assert endpointer is not None
+        event = endpointer.feed(chunk.start_ms, is_speech)
+        if endpointer.in_speech and event is None:
+            self._utterance.append(chunk)
+        if event is None:
+            return
+        if event.decision is Decision.STARTED:
+            first_ms = event.at_ms - self._policy.preroll_ms
+            self._utterance = [c for c in self._preroll if c.end_ms > first_ms]
+            self._emit(SpeechStarted(at_ms=event.at_ms, turn_id=self._listening_turn))
+        elif event.decision is Decision.TIMED_OUT:
+            self._endpointer = None
+            self._emit(ListenTimedOut(at_ms=event.at_ms, turn_id=self._listening_turn))
+        else:
+            self._utterance.append(chunk)
+            await self._end_utterance(event.at_ms, event.decision.value)
+
+    async def _end_utterance(self, at_ms: int, reason: str) -> None:
+        assert self._endpointer is not None and self._endpointer.speech_start_ms is not None
+        ended_wall = time.perf_counter()
+        start_ms = self._endpointer.speech_start_ms
+        turn_id = self._listening_turn or self._turn_id
+        self._endpointer = None
+        self._emit(SpeechEnded(at_ms=at_ms, turn_id=turn_id, duration_ms=at_ms - start_ms,
+                               reason=reason))
+        utterance = Utterance(turn_id=turn_id, pcm=b"".join(c.pcm for c in self._utterance),
+                              ended_at_ms=at_ms, ended_wall=ended_wall)
+        self._utterance = []
+        self._turn_task = asyncio.create_task(self._guarded(utterance), name=f"turn-{turn_id}")
+        if self._policy.wait_for_turns:
+            await asyncio.wait({self._turn_task})
+            self._finish_turn()
+
+    async def _guarded(self, utterance: Utterance) -> None:
+        try:
+            await self._runner.run(utterance)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one turn must not stop the daemon
+            log.exception("turn %d failed", utterance.turn_id)
+            self._emit(StageFailed(at_ms=self.now_ms, turn_id=utterance.turn_id, stage=Stage.TURN,
+                                   code="internal", message=f"{type(exc).__name__}: {exc}"))
+
+    def _finish_turn(self) -> None:
+        self._turn_task = None
+        if self._policy.follow_up_ms > 0:
+            self._follow_up_until_ms = self.now_ms + self._policy.follow_up_ms
+
+    async def _cancel_turn(self) -> None:
+        task, self._turn_task = self._turn_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})  # unlike `await task`, keeps our own cancellation intact
+
+    async def _input_ended(self) -> None:
+        if self._endpointer is not None and self._endpointer.in_speech:
+            await self._end_utterance(self.now_ms, "input_ended")
+        if self._turn_task is not None:
+            await asyncio.wait({self._turn_task})
+            self._finish_turn()
+        self._emit(InputEnded(at_ms=self.now_ms))

@@ -1,0 +1,136 @@
+"""One turn: utterance -> transcript -> intent -> handler -> spoken reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from assistant.audio.sinks import ReplySink
+from assistant.config import ResponseSettings
+from assistant.errors import AssistantError
+from assistant.events import (
+    Event,
+    IntentMatched,
+    IntentNotMatched,
+    PlaybackFinished,
+    Replied,
+    Stage,
+    StageFailed,
+    Transcribed,
+    TurnCancelled,
+)
+from assistant.intents.handlers.base import HandlerContext
+from assistant.intents.router import Router
+from assistant.pipeline.workers import AsrWorker, TtsWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    turn_id: int
+    pcm: bytes
+    """16 kHz mono int16, from just before speech started to the endpoint."""
+    ended_at_ms: int
+    ended_wall: float
+    """time.perf_counter() when the endpoint was decided: the origin of every latency figure."""
+
+
+class TurnRunner:
+    def __init__(
+        self, asr: AsrWorker, tts: TtsWorker, router: Router, sink: ReplySink,
+        responses: ResponseSettings, timeout_s: float, emit: Callable[[Event], None],
+        stream_now_ms: Callable[[], int],
+    ) -> None:
+        self._asr = asr
+        self._tts = tts
+        self._router = router
+        self._sink = sink
+        self._responses = responses
+        self._timeout_s = timeout_s
+        self._emit = emit
+        self._now_ms = stream_now_ms
+        self.last_reply: str | None = None
+
+    async def run(self, utterance: Utterance) -> None:
+        """Never raises except CancelledError: one bad request must not stop the daemon."""
+        turn_id = utterance.turn_id
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                reply = await self._understand(utterance)
+        except TimeoutError:
+            self._fail(turn_id, Stage.TURN, "turn_timeout",
+                       f"no answer within {self._timeout_s:g} s (conversation.turn_timeout_s)")
+            reply = self._responses.failed
+        except asyncio.CancelledError:
+            self._emit(TurnCancelled(at_ms=self._now_ms(), turn_id=turn_id, reason="interrupted"))
+            raise
+        if reply:
+            await self.speak(turn_id, reply, utterance.ended_wall)
+
+    async def _understand(self, utterance: Utterance) -> str:
+        turn_id = utterance.turn_id
+        try:
+            transcript = await self._asr.transcribe(utterance.pcm)
+        except AssistantError as exc:
+            self._fail(turn_id, Stage.ASR, exc.code, exc.message)
+            return self._responses.failed
+        latency_ms = (time.perf_counter() - utterance.ended_wall) * 1000
+        self._emit(Transcribed(
+            at_ms=self._now_ms(), turn_id=turn_id, text=transcript.text,
+            latency_ms=round(latency_ms, 1), no_speech_prob=round(transcript.no_speech_prob, 3),
+        ))
+        if not transcript.is_speech:
+            return ""  # silence or noise is not a command: say nothing
+        match = self._router.match(transcript.text)
+        if match is None:
+            self._emit(IntentNotMatched(at_ms=self._now_ms(), turn_id=turn_id,
+                                        text=transcript.text))
+            return self._responses.not_understood
+        self._emit(IntentMatched(at_ms=self._now_ms(), turn_id=turn_id, intent=match.intent,
+                                 slots=match.slots, text=transcript.text))
+        context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
+                                 last_reply=self.last_reply)
+        try:
+            result = await self._router.handle(match, context)
+        except AssistantError as exc:
+            self._fail(turn_id, Stage.HANDLER, exc.code, exc.message)
+            return self._responses.failed
+        return result.speech
+
+    async def speak(self, turn_id: int | None, text: str, since_wall: float | None) -> None:
+        """Synthesize sentence by sentence and play each chunk as soon as it exists."""
+        started = False
+        try:
+            async for voice, chunk in self._tts.synthesize(text):
+                self._sink.write(chunk)
+                if not started:
+                    started = True
+                    first_ms = None
+                    if since_wall is not None:
+                        first_ms = round((time.perf_counter() - since_wall) * 1000, 1)
+                    self.last_reply = text
+                    self._emit(Replied(at_ms=self._now_ms(), turn_id=turn_id, text=text,
+                                       first_audio_ms=first_ms, voice=voice))
+            await self._sink.drain()
+        except asyncio.CancelledError:
+            self._sink.interrupt()
+            if started:
+                self._emit(PlaybackFinished(at_ms=self._now_ms(), turn_id=turn_id,
+                                            interrupted=True))
+            raise
+        except AssistantError as exc:
+            self._sink.interrupt()
+            stage = Stage.TTS if not started else Stage.PLAYBACK
+            self._fail(turn_id, stage, exc.code, exc.message)
+            return
+        self._emit(PlaybackFinished(at_ms=self._now_ms(), turn_id=turn_id))
+
+    def _fail(self, turn_id: int | None, stage: Stage, code: str, message: str) -> None:
+        log.error("%s failed: %s", stage.name.lower(), message)
+        self._emit(StageFailed(at_ms=self._now_ms(), turn_id=turn_id, stage=stage, code=code,
+                               message=message))
