@@ -59,7 +59,7 @@ async def run_daemon(settings: Settings, options: RunOptions) -> int:
         elif options.events:
             bus.add(JsonLines(stack.enter_context(_open_append(Path(options.events)))))
         if options.trace:
-            bus.add(HumanTrace(Console(stderr=options.events == "-")))
+            bus.add(HumanTrace(Console(stderr=options.events == "-", soft_wrap=True)))
         return await _Daemon(settings, options, bus).run()
     raise AssertionError("unreachable")
 
@@ -197,7 +197,7 @@ def _make_sink(settings: Settings, options: RunOptions) -> ReplySink:
         return Speaker(settings.audio.output.device)
     if options.output == "none":
         return NullSink()
-    return WavSink(Path(options.output))
+    return WavSink(Path(options.output), paced=options.realtime)
 
 
 def _policy(settings: Settings, wait_for_turns: bool) -> ConversationPolicy:

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "devices":
             return _devices()
     except AssistantError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        print(f"error: {exc.message}", file=sys.stderr)  # plain: no wrapping, easy to grep
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

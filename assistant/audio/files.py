@@ -28,8 +28,9 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise AudioInputError(
-            f"{path}: not a readable audio file ({exc}). Give a WAV, FLAC, MP3 or OGG file."
+            f"{path}: not a readable audio file ({reason}). Give a WAV, FLAC, MP3 or OGG file."
         ) from exc
 
 
@@ -52,7 +53,8 @@ def iter_file_chunks(path: Path) -> Iterator[AudioChunk]:
                     yield chunk
         except av.error.FFmpegError as exc:
             if produced == 0:
-                raise AudioInputError(f"{path}: cannot decode audio ({exc}).") from exc
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise AudioInputError(f"{path}: cannot decode audio ({reason}).") from exc
             log.warning("%s: decoding stopped early (%s); using the audio read so far", path, exc)
         if converter is None:
             raise AudioInputError(f"{path}: contains no audio samples.")

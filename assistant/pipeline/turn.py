@@ -60,17 +60,18 @@ class TurnRunner:
         """Never raises except CancelledError: one bad request must not stop the daemon."""
         turn_id = utterance.turn_id
         try:
-            async with asyncio.timeout(self._timeout_s):
-                reply = await self._understand(utterance)
-        except TimeoutError:
-            self._fail(turn_id, Stage.TURN, "turn_timeout",
-                       f"no answer within {self._timeout_s:g} s (conversation.turn_timeout_s)")
-            reply = self._responses.failed
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    reply = await self._understand(utterance)
+            except TimeoutError:
+                self._fail(turn_id, Stage.TURN, "turn_timeout",
+                           f"no answer within {self._timeout_s:g} s (conversation.turn_timeout_s)")
+                reply = self._responses.failed
+            if reply:
+                await self.speak(turn_id, reply, utterance.ended_wall)
         except asyncio.CancelledError:
             self._emit(TurnCancelled(at_ms=self._now_ms(), turn_id=turn_id, reason="interrupted"))
             raise
-        if reply:
-            await self.speak(turn_id, reply, utterance.ended_wall)
 
     async def _understand(self, utterance: Utterance) -> str:
         turn_id = utterance.turn_id
@@ -99,6 +100,10 @@ class TurnRunner:
             result = await self._router.handle(match, context)
         except AssistantError as exc:
             self._fail(turn_id, Stage.HANDLER, exc.code, exc.message)
+            return self._responses.failed
+        except Exception as exc:  # a handler bug is still a failure the user must hear about
+            log.exception("handler for %s crashed", match.intent)
+            self._fail(turn_id, Stage.HANDLER, "handler_crashed", f"{type(exc).__name__}: {exc}")
             return self._responses.failed
         return result.speech
 
