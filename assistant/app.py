@@ -1,4 +1,4 @@
-"""Builds the services from settings and runs them under one TaskGroup until input ends or a signal."""
+"""Builds the services from settings; runs them in one TaskGroup until input ends or a signal."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from assistant.audio.hub import AudioHub, Subscription
 from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
 from assistant.config import Settings
-from assistant.control import default_socket_path, serve_control
+from assistant.control import default_socket_path, open_control, serve_control
 from assistant.frontend.vad import EndpointConfig, VoiceActivity
 from assistant.frontend.wake import WakeDetector
 from assistant.intents.router import Router
@@ -35,7 +35,7 @@ from assistant.tts.espeak import EspeakSynthesizer
 from assistant.tts.piper import PiperSynthesizer
 
 log = logging.getLogger(__name__)
-MIC_SILENT_AFTER_S = 5.0
+AUDIO_STALL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,9 @@ class _Daemon:
                 background = [group.create_task(source, name="capture")]
                 if self.options.input is None or self.options.input == "-":
                     path = self.settings.conversation.control_socket or default_socket_path()
-                    background.append(group.create_task(
-                        serve_control(path, orchestrator.request_listen), name="control"))
+                    server = await open_control(path, orchestrator.request_listen)
+                    background.append(group.create_task(serve_control(server, path),
+                                                        name="control"))
                 background.append(group.create_task(self._watchdog(orchestrator), name="watchdog"))
                 conversation = group.create_task(orchestrator.run(audio), name="conversation")
                 stopper = group.create_task(stop.wait(), name="signals")
@@ -155,17 +156,21 @@ class _Daemon:
         await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
 
     async def _watchdog(self, orchestrator: Orchestrator) -> None:
-        """Ping systemd only while audio really flows, so a stalled capture gets us restarted."""
+        """Ping systemd only while audio really flows through the conversation loop, so a stalled
+        capture or a wedged loop gets the daemon restarted."""
         interval = watchdog_interval_s()
         if interval is None:
             return
+        seen_ms, seen_at, stalled = -1, time.monotonic(), False
         while True:
-            stalled = self.mic is not None and \
-                time.monotonic() - self.mic.last_block_monotonic > MIC_SILENT_AFTER_S
-            if stalled:
-                log.error("no audio from the microphone for %.0f s", MIC_SILENT_AFTER_S)
-            else:
+            if orchestrator.now_ms != seen_ms:
+                seen_ms, seen_at, stalled = orchestrator.now_ms, time.monotonic(), False
+            if time.monotonic() - seen_at <= AUDIO_STALL_S:
                 notify("WATCHDOG=1")
+            elif not stalled:
+                stalled = True
+                log.error("no audio for %.0f s; no longer telling systemd we are alive",
+                          AUDIO_STALL_S)
             await asyncio.sleep(interval)
 
 

@@ -1,4 +1,4 @@
-"""YAML -> validated, frozen settings. Unknown keys are errors; the user's file overrides defaults."""
+"""YAML -> validated, frozen settings. Unknown keys are errors; a user file overrides defaults."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ class EndpointSettings(_Section):
 
     @property
     def effective_hangover_ms(self) -> int:
-        return self.hangover_ms if self.hangover_ms is not None else HANGOVER_PRESETS_MS[self.preset]
+        if self.hangover_ms is not None:
+            return self.hangover_ms
+        return HANGOVER_PRESETS_MS[self.preset]
 
 
 class AsrSettings(_Section):
@@ -157,7 +159,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}.")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}.")
     return data
 
 
@@ -208,7 +211,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             if match is None:
                 return line
             line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+              and part < len(node.value)):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -24,13 +24,9 @@ def default_socket_path() -> Path:
     return Path(runtime) / "assistant" / "control.sock"
 
 
-async def serve_control(path: Path, on_listen: Callable[[], None]) -> None:
-    """Serve until cancelled. Refuses to start if another daemon already answers on `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists():
-        if _answers(path):
-            raise ControlError(f"{path}: another assistant daemon is already running here.")
-        path.unlink()
+async def open_control(path: Path, on_listen: Callable[[], None]) -> asyncio.Server:
+    """Bind the socket now (so READY=1 can follow); refuses if another daemon answers on it."""
+    _claim(path)
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -51,12 +47,29 @@ async def serve_control(path: Path, on_listen: Callable[[], None]) -> None:
     server = await asyncio.start_unix_server(client, path=str(path))
     os.chmod(path, 0o600)  # only this user may start turns
     log.info("control socket: %s", path)
+    return server
+
+
+async def serve_control(server: asyncio.Server, path: Path) -> None:
+    """Serve until cancelled, then remove the socket file."""
     try:
         async with server:
             await server.serve_forever()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        _release(path)
+
+
+def _claim(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        if _answers(path):
+            raise ControlError(f"{path}: another assistant daemon is already running here.")
+        path.unlink()  # left behind by a daemon that died
+
+
+def _release(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _answers(path: Path) -> bool:

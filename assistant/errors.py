@@ -1,4 +1,4 @@
-"""Typed errors. Each carries a stable code and a message that says what was wrong and what to do."""
+"""Typed errors: a stable code and a message saying what was wrong and what to do."""
 
 from __future__ import annotations
 

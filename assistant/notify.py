@@ -1,4 +1,4 @@
-"""systemd notifications (sd_notify protocol): READY=1, WATCHDOG=1, STOPPING=1. No-ops outside systemd."""
+"""systemd notifications (sd_notify): READY=1, WATCHDOG=1, STOPPING=1; no-ops outside systemd."""
 
 from __future__ import annotations
 

@@ -42,12 +42,11 @@ def window_seconds(audio_ms: int, min_window_s: float) -> int:
 
 
 def has_repeated_tail(text: str) -> bool:
-    """True when the text ends with a phrase of 2+ words said twice in a row ("stop that. stop that.")."""
+    """True when the text ends with a phrase of 2+ words said twice ("stop that. stop that.")."""
     words = [w.strip(".,!?;:").lower() for w in text.split()]
-    for size in range(2, len(words) // 2 + 1):
-        if words[-size:] == words[-2 * size:-size]:
-            return True
-    return False
+    return any(
+        words[-size:] == words[-2 * size:-size] for size in range(2, len(words) // 2 + 1)
+    )
 
 
 class WhisperTranscriber:

@@ -28,7 +28,7 @@ def to_float_mono(samples: np.ndarray) -> np.ndarray:
 
 def float_to_int16(samples: np.ndarray) -> bytes:
     clipped = np.clip(samples, -1.0, 32767 / 32768)
-    return (clipped * 32768).astype("<i2").tobytes()
+    return bytes((clipped * 32768).astype("<i2").tobytes())
 
 
 def pcm_to_float(pcm: bytes, fmt: AudioFormat) -> np.ndarray:
@@ -40,9 +40,9 @@ def pcm_to_float(pcm: bytes, fmt: AudioFormat) -> np.ndarray:
         as_int = np.where(as_int >= 1 << 23, as_int - (1 << 24), as_int)
         samples: np.ndarray = as_int.astype(np.float32) / float(1 << 23)
     else:
-        dtype = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}[fmt.width_bytes]
+        dtype = {1: "u1", 2: "<i2", 4: "<i4"}[fmt.width_bytes]
         frame = fmt.width_bytes
-        samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % frame], dtype=dtype)
+        samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % frame], dtype=np.dtype(dtype))
     if fmt.channels > 1:
         samples = samples[: len(samples) - len(samples) % fmt.channels].reshape(-1, fmt.channels)
     return to_float_mono(samples)

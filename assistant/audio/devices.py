@@ -16,6 +16,10 @@ from assistant.audio.hub import AudioHub
 from assistant.errors import AudioDeviceError
 
 log = logging.getLogger(__name__)
+PREROLL_S = 0.02
+"""Silence before a reply: a starting stream may lose its first ms (measured up to 9 ms)."""
+TAIL_S = 0.04
+"""Silence after a reply, beyond the output latency: a stop sometimes drops the last block."""
 
 
 def _sounddevice() -> Any:
@@ -23,7 +27,8 @@ def _sounddevice() -> Any:
         import sounddevice
     except OSError as exc:  # PortAudio library missing
         raise AudioDeviceError(
-            f"PortAudio is not available ({exc}); install it (Debian: apt-get install libportaudio2)."
+            f"PortAudio is not available ({exc}); "
+            "install it (Debian: apt-get install libportaudio2)."
         ) from exc
     return sounddevice
 
@@ -153,16 +158,27 @@ class Speaker:
 
     def write(self, chunk: AudioChunk) -> None:
         pcm = resample_pcm(chunk.pcm, chunk.format, self.rate_hz)
+        starting = not self._stream.active
         with self._lock:
+            if starting:  # the first few ms of a starting stream can be lost: make them silence
+                self._buffer.append(self._silence(PREROLL_S))
             self._buffer.append(pcm)
-        if not self._stream.active:
+        if starting:
             self._stream.start()
 
     async def drain(self) -> None:
-        while self.pending:
+        """Play out, then stop. The stream ends with enough silence to fill the device buffer:
+        stopping may drop what the device has not played yet, and that must not be speech."""
+        if self._stream.active:
+            with self._lock:
+                self._buffer.append(self._silence(float(self._stream.latency) + TAIL_S))
+        # Emptied by PortAudio's thread, which cannot set an asyncio.Event: poll.
+        while self.pending:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        await asyncio.sleep(float(self._stream.latency))
         await asyncio.to_thread(self._stream.stop)
+
+    def _silence(self, seconds: float) -> bytes:
+        return bytes(2 * round(self.rate_hz * seconds))
 
     def interrupt(self) -> None:
         with self._lock:

@@ -80,10 +80,8 @@ def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
     """An AudioFrame of any sample format -> float32 mono."""
     data = frame.to_ndarray()
     channels = len(frame.layout.channels)
-    if frame.format.is_planar:
-        data = data.T  # (channels, n) -> (n, channels)
-    else:
-        data = data.reshape(-1, channels)
+    # planar: (channels, n); packed: (1, n * channels)
+    data = data.T if frame.format.is_planar else data.reshape(-1, channels)
     return to_float_mono(data if channels > 1 else data[:, 0])
 
 
@@ -93,7 +91,7 @@ def read_file(path: Path) -> bytes:
 
 
 class WavWriter:
-    """Mono 16-bit WAV writer that keeps the header valid after every write (a crash loses nothing)."""
+    """16-bit WAV writer; the header is valid after every write, so a crash loses nothing."""
 
     def __init__(self, path: Path, fmt: AudioFormat) -> None:
         if fmt.width_bytes != 2:

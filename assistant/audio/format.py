@@ -30,7 +30,7 @@ CHUNK_BYTES = STREAM_FORMAT.bytes_for_ms(CHUNK_MS)
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Raw PCM with its format; `start_ms` is stream time (from the sample count, never wall time)."""
+    """Raw PCM and its format; `start_ms` is stream time (from the sample count, not wall time)."""
 
     pcm: bytes
     format: AudioFormat = STREAM_FORMAT

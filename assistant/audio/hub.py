@@ -23,7 +23,8 @@ class Subscription:
             self._queue.get_nowait()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 500 == 0:
-                log.warning("%s is falling behind: %d audio chunks dropped", self.name, self.dropped)
+                log.warning("%s is falling behind: %d audio chunks dropped",
+                            self.name, self.dropped)
         self._queue.put_nowait(chunk)
 
     async def put(self, chunk: AudioChunk | None) -> None:

@@ -29,7 +29,7 @@ class EndpointConfig:
     hangover_ms: int = 700
     """Silence after speech that ends the utterance."""
     start_timeout_ms: int | None = 5000
-    """Speech must start this long after listening opened; None waits for ever (always-listening)."""
+    """Speech must start this long after listening opened; None waits for ever."""
     max_utterance_ms: int = 15000
     speech_start_ms: int = 100
     """Consecutive speech needed to call it speech, so clicks do not open an utterance."""

@@ -1,4 +1,4 @@
-"""Match transcripts against hassil templates: Home Assistant's sentences plus the assistant's own."""
+"""Match transcripts with hassil: Home Assistant's sentences plus the assistant's own."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from functools import partial
+from typing import TypeVar, cast
 
 from assistant.asr.base import Transcriber, Transcript
 from assistant.audio.format import AudioChunk
@@ -33,7 +34,7 @@ class Worker:
         """Run a lazy generator inside the worker thread, one item per hop."""
         iterator = await self.call(make)
         while (item := await self.call(next, iterator, _DONE)) is not _DONE:
-            yield item  # type: ignore[misc]
+            yield cast(T, item)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -96,7 +97,7 @@ class TtsWorker:
         for voice in self._ready:
             produced = False
             try:
-                async for chunk in self._worker.iterate(lambda v=voice: v.synthesize(text)):
+                async for chunk in self._worker.iterate(partial(voice.synthesize, text)):
                     produced = True
                     yield voice.name, chunk
                 return

@@ -11,11 +11,11 @@ from typing import Any
 
 from assistant.app import RunOptions, run_daemon
 from assistant.asr.whisper import WhisperTranscriber
+from assistant.audio.convert import resample_pcm
 from assistant.audio.files import read_file
 from assistant.audio.format import AudioChunk
 from assistant.config import Settings
 from assistant.tts.piper import PiperSynthesizer
-from assistant.audio.convert import resample_pcm
 
 
 @dataclass(frozen=True)

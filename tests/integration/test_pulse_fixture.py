@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tests.integration.pulse import pulse_server
 
 # PortAudio reads the environment when it initializes, so play from a child process.

@@ -111,8 +111,9 @@ def test_every_builtin_wake_word(
 def test_repeat_that_repeats_the_last_answer(
     audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
 ) -> None:
-    wav = build_input(300, audio_dir / NABU, 300, audio_dir / "asr/rhasspy3_whats_the_date_today.wav",
-                      1500, audio_dir / NABU, 300, speak("Repeat that."), 1500)
+    date = audio_dir / "asr/rhasspy3_whats_the_date_today.wav"
+    wav = build_input(300, audio_dir / NABU, 300, date, 1500,
+                      audio_dir / NABU, 300, speak("Repeat that."), 1500)
     run = run_file(Settings(), wav, tmp_path)
     replies = [e["text"] for e in run.of_type("replied")]
     assert len(replies) == 2 and replies[0] == replies[1] and replies[0].startswith("Today is")

@@ -1,4 +1,4 @@
-"""The handler interface. Handlers are async, may fail with HandlerError, and never speak themselves."""
+"""The handler interface: async, may raise HandlerError, and never speak themselves."""
 
 from __future__ import annotations
 

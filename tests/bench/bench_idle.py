@@ -1,0 +1,141 @@
+"""Idle CPU and memory of the real daemon while it listens to silence and to faint noise.
+
+Run from the repo root: `python -m tests.bench.bench_idle [--seconds N]`.
+The daemon reads raw 16 kHz 16-bit mono PCM on stdin, fed in real time (20 ms blocks) from a
+thread; measuring starts 5 s after its control socket appears (models loaded, listening).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+RATE_HZ, BLOCK_MS, SETTLE_S = 16000, 20, 5.0
+NOISE_DBFS = -50.0
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str
+    cpu_percent: float
+    rss_kb: int
+    hwm_kb: int
+    startup_s: float
+    stop_s: float
+    exit_code: int | None
+
+
+def feed(stdin: IO[bytes], noise: bool, stop: threading.Event) -> None:
+    """Real-time paced PCM: zeros, or gaussian noise at NOISE_DBFS RMS."""
+    rng = np.random.default_rng(0)
+    samples = RATE_HZ * BLOCK_MS // 1000
+    rms = 32768 * 10 ** (NOISE_DBFS / 20)
+    zeros = bytes(2 * samples)
+    next_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            block = (np.clip(rng.normal(0, rms, samples), -32768, 32767).astype("<i2").tobytes()
+                     if noise else zeros)
+            stdin.write(block)
+            stdin.flush()
+            next_at += BLOCK_MS / 1000
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    except (BrokenPipeError, ValueError):
+        pass  # the daemon is gone
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def measure(label: str, noise: bool, seconds: float, tmp: Path) -> Sample:
+    socket_path = tmp / f"{label}.sock"
+    config = tmp / f"{label}.yaml"
+    config.write_text(f"conversation: {{control_socket: '{socket_path}'}}\n")
+    log = (tmp / f"{label}.log").open("wb")
+    cmd = [sys.executable, "-m", "assistant", "--config", str(config), "run", "--input", "-",
+           "--output", "none", "--quiet"]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                            cwd=REPO)
+    assert proc.stdin is not None
+    stop = threading.Event()
+    feeder = threading.Thread(target=feed, args=(proc.stdin, noise, stop), daemon=True)
+    feeder.start()
+    try:
+        while not socket_path.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"daemon exited {proc.returncode}: "
+                                   f"{(tmp / f'{label}.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        startup_s = time.monotonic() - started
+        time.sleep(SETTLE_S)
+        t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+        time.sleep(seconds)
+        t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
+        rss, hwm = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = proc.wait(timeout=20)  # keep feeding: a live pipe never stalls
+        except subprocess.TimeoutExpired:
+            code = None
+        stop_s = time.monotonic() - stopping
+    finally:
+        stop.set()
+        feeder.join(timeout=2)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    cpu = (c1 - c0) / TICKS_PER_S / (t1 - t0) * 100
+    return Sample(label, cpu, rss, hwm, startup_s, stop_s, code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audio", type=Path, help="unused; accepted like the other benchmarks")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = [measure("zeros", False, args.seconds, Path(tmp)),
+                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp))]
+    print(f"idle daemon, {args.seconds:g} s measured after {SETTLE_S:g} s settle, "
+          f"{os.cpu_count()} CPUs, {TICKS_PER_S} ticks/s")
+    print(f"{'input':<16} {'CPU % core':>10} {'VmRSS MB':>9} {'VmHWM MB':>9} {'ready s':>8} "
+          f"{'stop s':>7} {'exit':>5}")
+    for s in samples:
+        print(f"{s.label:<16} {s.cpu_percent:>10.2f} {s.rss_kb / 1024:>9.1f} "
+              f"{s.hwm_kb / 1024:>9.1f} {s.startup_s:>8.1f} {s.stop_s:>7.2f} {s.exit_code!s:>5}")
+    for s in samples:
+        print(s)
+    if any(s.exit_code != 0 for s in samples):
+        sys.exit("the daemon did not exit 0 on SIGTERM")
+
+
+if __name__ == "__main__":
+    main()
