@@ -23,7 +23,12 @@ from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
 from assistant.config import Settings
 from assistant.control import default_socket_path, open_control, serve_control
-from assistant.frontend.vad import EndpointConfig, VoiceActivity
+from assistant.frontend.vad import (
+    EndpointConfig,
+    SileroActivity,
+    VoiceActivity,
+    make_voice_activity,
+)
 from assistant.frontend.wake import WakeDetector
 from assistant.intents.router import Router
 from assistant.notify import notify, watchdog_interval_s
@@ -100,7 +105,7 @@ class _Daemon:
             )
             orchestrator = Orchestrator(
                 _policy(settings, wait_for_turns=file_chunks is not None and not options.realtime),
-                wake, VoiceActivity(settings.endpoint.vad_aggressiveness), runner, self.bus.emit,
+                wake, _voice_activity(settings), runner, self.bus.emit,
             )
             if file_chunks is not None:
                 source: Coroutine[Any, Any, None] = run_file_source(
@@ -153,7 +158,10 @@ class _Daemon:
     async def _run_microphone(self) -> None:
         self.mic = Microphone(self.settings.audio.input.device, self.hub)
         self.mic.start(asyncio.get_running_loop())
-        await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
+        try:
+            await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
+        finally:
+            self.mic.stop()  # first in the shutdown order: no new audio
 
     async def _watchdog(self, orchestrator: Orchestrator) -> None:
         """Ping systemd only while audio really flows through the conversation loop, so a stalled
@@ -203,6 +211,11 @@ def _make_sink(settings: Settings, options: RunOptions) -> ReplySink:
     if options.output == "none":
         return NullSink()
     return WavSink(Path(options.output), paced=options.realtime)
+
+
+def _voice_activity(settings: Settings) -> VoiceActivity | SileroActivity:
+    ep = settings.endpoint
+    return make_voice_activity(ep.vad, ep.vad_aggressiveness, ep.silero_threshold)
 
 
 def _policy(settings: Settings, wait_for_turns: bool) -> ConversationPolicy:

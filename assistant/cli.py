@@ -21,16 +21,22 @@ log = logging.getLogger("assistant")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="assistant", description="An always-on voice assistant daemon.")
-    parser.add_argument("--version", action="version", version=f"assistant {__version__}")
-    parser.add_argument("--config", type=Path, default=None,
+    # --config and --log-level work before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
                         help=f"settings file (default: {default_config_path()} if it exists)")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default=argparse.SUPPRESS,
                         help="override logging.level from the settings")
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="An always-on voice assistant daemon.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"assistant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the daemon (microphone by default)")
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[common])
+
+    run = add("run", "run the daemon (microphone by default)")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="FILE",
                         help="replay an audio file (any format FFmpeg reads) or '-' for raw "
@@ -50,21 +56,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="pace file input to real time, as a microphone would deliver it")
     run.add_argument("--quiet", action="store_true", help="no human-readable trace")
 
-    check = sub.add_parser("check-config", help="validate a settings file and exit")
+    check = add("check-config", "validate a settings file and exit")
     check.add_argument("file", nargs="?", type=Path, help="settings file (or use --config)")
 
-    sub.add_parser("listen", help="make the running daemon listen for a command (push-to-talk)")
+    add("listen", "make the running daemon listen for a command (push-to-talk)")
 
-    say = sub.add_parser("say", help="speak text with the configured voice")
+    say = add("say", "speak text with the configured voice")
     say.add_argument("text")
     say.add_argument("--output", metavar="FILE", help="write a WAV file instead of playing it")
 
-    sub.add_parser("devices", help="list audio input and output devices")
+    add("devices", "list audio input and output devices")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.log_level = getattr(args, "log_level", None)
     try:
         if args.command == "check-config":
             return _check_config(args)
@@ -87,8 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(level: str) -> None:
-    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=Console(stderr=True), show_path=False)
+        fmt = "%(message)s"
+    else:  # journald and log files: one plain line per record, never wrapped
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level.upper(), format=fmt, handlers=[handler], force=True)
     for noisy in ("faster_whisper", "piper", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 

@@ -48,7 +48,9 @@ class EndpointSettings(_Section):
     max_utterance_ms: Annotated[int, Field(ge=1000, le=60000)] = 15000
     preroll_ms: Annotated[int, Field(ge=0, le=1000)] = 300
     speech_start_ms: Annotated[int, Field(ge=20, le=1000)] = 100
+    vad: Literal["webrtc", "silero"] = "webrtc"
     vad_aggressiveness: Annotated[int, Field(ge=0, le=3)] = 2
+    silero_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
     @property
     def effective_hangover_ms(self) -> int:

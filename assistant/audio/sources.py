@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,12 +46,12 @@ async def run_stdin_source(
     """Raw little-endian PCM in `fmt` on stdin, until end of file."""
     reader = stream if stream is not None else sys.stdin.buffer
     converter = StreamConverter(fmt.rate_hz)
-    block = fmt.bytes_for_ms(100)
+    frame = fmt.width_bytes * fmt.channels
     leftover = b""
     try:
-        while data := await asyncio.to_thread(reader.read, block):
+        async for data in _read_blocks(reader, fmt.bytes_for_ms(100)):
             data = leftover + data
-            usable = len(data) - len(data) % (fmt.width_bytes * fmt.channels)
+            usable = len(data) - len(data) % frame
             leftover = data[usable:]
             for chunk in converter.push(pcm_to_float(data[:usable], fmt)):
                 await hub.publish_wait(chunk)
@@ -57,6 +59,25 @@ async def run_stdin_source(
             await hub.publish_wait(chunk)
     finally:
         await hub.close()
+
+
+async def _read_blocks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
+    """Pipes are read by the event loop, so a quiet pipe never holds up shutdown; regular files
+    (which the loop cannot watch, and which never block) are read directly."""
+    if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        while data := stream.read(size):
+            yield data
+            await asyncio.sleep(0)
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=size * 4)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), stream)
+    try:
+        while data := await reader.read(size):
+            yield data
+    finally:
+        transport.close()
 
 
 def _take(chunks: Iterator[AudioChunk], n: int) -> list[AudioChunk]:

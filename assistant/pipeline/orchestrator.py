@@ -24,7 +24,13 @@ from assistant.events import (
     StageFailed,
     WakeDetected,
 )
-from assistant.frontend.vad import Decision, EndpointConfig, Endpointer, VoiceActivity
+from assistant.frontend.vad import (
+    Decision,
+    EndpointConfig,
+    Endpointer,
+    SileroActivity,
+    VoiceActivity,
+)
 from assistant.frontend.wake import WakeDetector, WakeHit
 from assistant.pipeline.turn import TurnRunner, Utterance
 from assistant.pipeline.workers import Worker
@@ -45,7 +51,8 @@ class ConversationPolicy:
 
 class Orchestrator:
     def __init__(
-        self, policy: ConversationPolicy, wake: WakeDetector | None, vad: VoiceActivity,
+        self, policy: ConversationPolicy, wake: WakeDetector | None,
+        vad: VoiceActivity | SileroActivity,
         runner: TurnRunner, emit: Callable[[Event], None],
     ) -> None:
         self._policy = policy

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--audio", type=Path, default=REPO.parent / "shared" / "audio")
     parser.add_argument("--repeats", type=int, default=1, help="timing runs per clip and window")
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     clips = asr_clips(args.audio)
     base = Settings()
     models: dict[float, WhisperTranscriber] = {}
@@ -113,6 +115,9 @@ def main() -> None:
             text = texts[window][i]
             print(f"  {window:>2g}s: {text!r} (WER {wer([truths[i]], [text]):.3f}, "
                   f"{times[window][i * args.repeats]:.0f} ms)")
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1/5/15 min) before {load_before}, after {load_after}")
+
 
 if __name__ == "__main__":
     main()

@@ -37,6 +37,8 @@ class Sample:
     startup_s: float
     stop_s: float
     exit_code: int | None
+    complaints: list[str]
+    """WARNING/ERROR lines of the daemon's log"""
 
 
 def feed(stdin: IO[bytes], noise: bool, stop: threading.Event) -> None:
@@ -70,10 +72,11 @@ def status_kb(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def measure(label: str, noise: bool, seconds: float, tmp: Path) -> Sample:
+def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str) -> Sample:
     socket_path = tmp / f"{label}.sock"
     config = tmp / f"{label}.yaml"
-    config.write_text(f"conversation: {{control_socket: '{socket_path}'}}\n")
+    config.write_text(f"conversation: {{control_socket: '{socket_path}'}}\n"
+                      f"endpoint: {{vad: {vad}}}\n")
     log = (tmp / f"{label}.log").open("wb")
     cmd = [sys.executable, "-m", "assistant", "--config", str(config), "run", "--input", "-",
            "--output", "none", "--quiet"]
@@ -113,17 +116,21 @@ def measure(label: str, noise: bool, seconds: float, tmp: Path) -> Sample:
             proc.wait()
         log.close()
     cpu = (c1 - c0) / TICKS_PER_S / (t1 - t0) * 100
-    return Sample(label, cpu, rss, hwm, startup_s, stop_s, code)
+    complaints = [line.strip() for line in (tmp / f"{label}.log").read_text().splitlines()
+                  if "WARNING" in line or "ERROR" in line]
+    return Sample(label, cpu, rss, hwm, startup_s, stop_s, code, complaints)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio", type=Path, help="unused; accepted like the other benchmarks")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
-        samples = [measure("zeros", False, args.seconds, Path(tmp)),
-                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp))]
+        samples = [measure("zeros", False, args.seconds, Path(tmp), args.vad),
+                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp), args.vad)]
     print(f"idle daemon, {args.seconds:g} s measured after {SETTLE_S:g} s settle, "
           f"{os.cpu_count()} CPUs, {TICKS_PER_S} ticks/s")
     print(f"{'input':<16} {'CPU % core':>10} {'VmRSS MB':>9} {'VmHWM MB':>9} {'ready s':>8} "
@@ -133,6 +140,8 @@ def main() -> None:
               f"{s.hwm_kb / 1024:>9.1f} {s.startup_s:>8.1f} {s.stop_s:>7.2f} {s.exit_code!s:>5}")
     for s in samples:
         print(s)
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1/5/15 min) before {load_before}, after {load_after}")
     if any(s.exit_code != 0 for s in samples):
         sys.exit("the daemon did not exit 0 on SIGTERM")
 

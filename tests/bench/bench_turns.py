@@ -9,6 +9,7 @@ endpoint -> first reply audio chunk (both wall clock, measured inside the daemon
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -83,11 +84,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio", type=Path, default=REPO.parent / "shared" / "audio")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     clips = sorted({p for pattern in COMMANDS for p in args.audio.glob(pattern)})
     with tempfile.TemporaryDirectory() as tmp:
         segments = build_input(args.audio, clips, args.passes, Path(tmp) / "input.wav")
-        run = run_file(Settings(), Path(tmp) / "input.wav", Path(tmp))
+        settings = Settings.model_validate({"endpoint": {"vad": args.vad}})
+        run = run_file(settings, Path(tmp) / "input.wav", Path(tmp))
     turns: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in run.events:
         if e.get("turn_id") is not None:
@@ -126,6 +130,8 @@ def main() -> None:
     print("\nexact figures (turn order: clip order above, pass after pass):")
     print("latency_ms     ", latency)
     print("first_audio_ms ", first_audio)
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1/5/15 min) before {load_before}, after {load_after}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Running as a systemd service: READY=1 after warm-up, watchdog pings while audio flows, STOPPING=1."""
+"""As a systemd service: READY=1 after warm-up, watchdog pings while audio flows, STOPPING=1."""
 
 from __future__ import annotations
 

@@ -117,3 +117,19 @@ def test_repeat_that_repeats_the_last_answer(
     run = run_file(Settings(), wav, tmp_path)
     replies = [e["text"] for e in run.of_type("replied")]
     assert len(replies) == 2 and replies[0] == replies[1] and replies[0].startswith("Today is")
+
+
+def test_silero_vad_ends_the_utterance_at_the_end_of_the_words(
+    audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The clip's recorded noise floor after its words is not speech: the endpoint comes one
+    hangover after the words, well before the clip's own end."""
+    settings = Settings.model_validate({"endpoint": {"vad": "silero"}})
+    wav = build_input(500, audio_dir / NABU, 300, audio_dir / "asr/rhasspy3_play_the_beatles.wav",
+                      2000)
+    run = run_file(settings, wav, tmp_path)
+    clip_end_ms = 500 + 2000 + 300 + 3000
+    ended = run.of_type("speech_ended")[0]
+    assert ended["reason"] == "silence"
+    assert ended["at_ms"] < clip_end_ms  # the words end ~1.2 s before the clip does
+    assert run.of_type("transcribed")[0]["text"].lower().startswith("play the beatles")
