@@ -91,13 +91,16 @@ class _Daemon:
         file_chunks = open_file(Path(options.input)) if options.input not in (None, "-") else None
         router = Router.from_settings(settings)
         wake = WakeDetector(settings.wake) if settings.conversation.mode == "wake_word" else None
-        started = time.perf_counter()
-        await asyncio.gather(self.asr.load(), self.tts.load())
-        log.info("models loaded and warm in %.1f s", time.perf_counter() - started)
-        self.sink.open()
+        self.sink.open()  # devices first: a missing speaker is reported before slow loading
         orchestrator: Orchestrator | None = None
         try:
             subscription = self.hub.subscribe("conversation")
+            if options.input is None:
+                self.mic = Microphone(settings.audio.input.device, self.hub)
+                self.mic.open(asyncio.get_running_loop())
+            started = time.perf_counter()
+            await asyncio.gather(self.asr.load(), self.tts.load())
+            log.info("models loaded and warm in %.1f s", time.perf_counter() - started)
             runner = TurnRunner(
                 self.asr, self.tts, router, self.sink, settings.responses,
                 settings.conversation.turn_timeout_s, self.bus.emit,
@@ -156,12 +159,13 @@ class _Daemon:
         return 0
 
     async def _run_microphone(self) -> None:
-        self.mic = Microphone(self.settings.audio.input.device, self.hub)
-        self.mic.start(asyncio.get_running_loop())
+        assert self.mic is not None
+        self.mic.start()
         try:
             await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
         finally:
-            self.mic.stop()  # first in the shutdown order: no new audio
+            if self.mic is not None:
+                self.mic.stop()  # first in the shutdown order: no new audio
 
     async def _watchdog(self, orchestrator: Orchestrator) -> None:
         """Ping systemd only while audio really flows through the conversation loop, so a stalled

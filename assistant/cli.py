@@ -87,11 +87,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "devices":
             return _devices()
     except AssistantError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)  # plain: no wrapping, easy to grep
-        return exc.exit_code
+        return _report(exc)
+    except ExceptionGroup as group:  # from the daemon's TaskGroup
+        first = _first_assistant_error(group)
+        if first is None:
+            raise
+        return _report(first)
     except KeyboardInterrupt:
         return 130
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _report(exc: AssistantError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)  # plain: no wrapping, easy to grep
+    return exc.exit_code
+
+
+def _first_assistant_error(group: BaseExceptionGroup[BaseException]) -> AssistantError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, AssistantError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (found := _first_assistant_error(exc)):
+            return found
+    return None
 
 
 def _setup_logging(level: str) -> None:

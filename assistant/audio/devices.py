@@ -16,6 +16,8 @@ from assistant.audio.hub import AudioHub
 from assistant.errors import AudioDeviceError
 
 log = logging.getLogger(__name__)
+OUTPUT_LATENCY_S = 0.1
+"""Output buffer. PortAudio's default (40 ms through ALSA's pulse plugin) underruns under load."""
 PREROLL_S = 0.02
 """Silence before a reply: a starting stream may lose its first ms (measured up to 9 ms)."""
 TAIL_S = 0.04
@@ -64,6 +66,17 @@ def list_devices() -> list[str]:
     return lines
 
 
+def _default_rate(sd: Any, index: int | None, kind: str) -> int:
+    try:
+        return int(sd.query_devices(index, kind)["default_samplerate"])
+    except (sd.PortAudioError, ValueError) as exc:
+        setting = f"audio.{kind}.device"
+        raise AudioDeviceError(
+            f"no audio {kind} device ({exc}). Is a sound server running? Set {setting}; "
+            "'assistant devices' lists what there is. For files use --input/--output."
+        ) from exc
+
+
 class Microphone:
     """Captures from an input device; the PortAudio thread only hands blocks to the event loop."""
 
@@ -72,16 +85,16 @@ class Microphone:
         self._hub = hub
         self._stream: Any = None
         self._converter: StreamConverter | None = None
-        self.last_block_monotonic = 0.0
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Open the device now (errors surface before models load); capture starts in start()."""
         sd = _sounddevice()
         index = find_device(self._device, "input")
         rate = 16000
         try:
             sd.check_input_settings(device=index, samplerate=rate, channels=1, dtype="int16")
         except sd.PortAudioError:
-            rate = int(sd.query_devices(index, "input")["default_samplerate"])
+            rate = _default_rate(sd, index, "input")
         self._converter = StreamConverter(rate)
 
         def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
@@ -92,17 +105,16 @@ class Microphone:
                 device=index, samplerate=rate, channels=1, dtype="int16",
                 blocksize=rate // 50, callback=callback,
             )
-            self._stream.start()
         except sd.PortAudioError as exc:
             raise AudioDeviceError(f"cannot open the microphone ({exc}). "
-                                   "Set audio.input.device; 'python -m sounddevice' lists devices."
+                                   "Set audio.input.device; 'assistant devices' lists devices."
                                    ) from exc
         log.info("microphone open: %s at %d Hz", self._stream.device, rate)
 
-    def _on_block(self, block: np.ndarray) -> None:
-        import time
+    def start(self) -> None:
+        self._stream.start()
 
-        self.last_block_monotonic = time.monotonic()
+    def _on_block(self, block: np.ndarray) -> None:
         assert self._converter is not None
         for chunk in self._converter.push(to_float_mono(block[:, 0])):
             self._hub.publish(chunk)
@@ -121,48 +133,53 @@ class Speaker:
         self._device = device
         self._stream: Any = None
         self._buffer: collections.deque[bytes] = collections.deque()
-        self._partial = b""
         self._lock = threading.Lock()
         self.rate_hz = 0
 
     def open(self) -> None:
         sd = _sounddevice()
         index = find_device(self._device, "output")
-        self.rate_hz = int(sd.query_devices(index, "output")["default_samplerate"])
+        self.rate_hz = _default_rate(sd, index, "output")
         try:
             self._stream = sd.RawOutputStream(
                 device=index, samplerate=self.rate_hz, channels=1, dtype="int16",
-                blocksize=self.rate_hz // 50, callback=self._callback,
+                blocksize=self.rate_hz // 50, callback=self._callback, latency=OUTPUT_LATENCY_S,
             )
         except sd.PortAudioError as exc:
             raise AudioDeviceError(f"cannot open the speaker ({exc}). "
-                                   "Set audio.output.device; 'python -m sounddevice' lists devices."
+                                   "Set audio.output.device; 'assistant devices' lists devices."
                                    ) from exc
         log.info("speaker open: %s at %d Hz", self._stream.device, self.rate_hz)
 
     def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         needed = frames * 2
         with self._lock:
-            out = self._partial
+            out = b""
             while len(out) < needed and self._buffer:
                 out += self._buffer.popleft()
-            self._partial = out[needed:]
-        out = out[:needed]
+            if len(out) > needed:
+                self._buffer.appendleft(out[needed:])
+                out = out[:needed]
         outdata[: len(out)] = out
         outdata[len(out):] = bytes(needed - len(out))
 
     @property
     def pending(self) -> bool:
         with self._lock:
-            return bool(self._buffer or self._partial)
+            return bool(self._buffer)
+
+    def _queue(self, pcm: bytes) -> None:
+        """In pieces of one callback block, so the callback never copies a whole reply."""
+        block = 2 * self.rate_hz // 50
+        self._buffer.extend(pcm[i:i + block] for i in range(0, len(pcm), block))
 
     def write(self, chunk: AudioChunk) -> None:
         pcm = resample_pcm(chunk.pcm, chunk.format, self.rate_hz)
         starting = not self._stream.active
         with self._lock:
             if starting:  # the first few ms of a starting stream can be lost: make them silence
-                self._buffer.append(self._silence(PREROLL_S))
-            self._buffer.append(pcm)
+                self._queue(self._silence(PREROLL_S))
+            self._queue(pcm)
         if starting:
             self._stream.start()
 
@@ -171,7 +188,7 @@ class Speaker:
         stopping may drop what the device has not played yet, and that must not be speech."""
         if self._stream.active:
             with self._lock:
-                self._buffer.append(self._silence(float(self._stream.latency) + TAIL_S))
+                self._queue(self._silence(float(self._stream.latency) + TAIL_S))
         # Emptied by PortAudio's thread, which cannot set an asyncio.Event: poll.
         while self.pending:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
@@ -183,7 +200,6 @@ class Speaker:
     def interrupt(self) -> None:
         with self._lock:
             self._buffer.clear()
-            self._partial = b""
         if self._stream is not None and self._stream.active:
             self._stream.abort()
 

@@ -62,12 +62,17 @@ class Orchestrator:
         self._runner = runner
         self._emit = emit
         frames = (policy.preroll_ms + policy.endpoint.speech_start_ms) // CHUNK_MS + 1
-        self._preroll: collections.deque[AudioChunk] = collections.deque(maxlen=frames)
+        # Recent chunks with their VAD verdicts: the pre-roll of an utterance, and what to
+        # re-examine when listening resumes after an utterance that held no speech.
+        self._recent: collections.deque[tuple[AudioChunk, bool]] = collections.deque(maxlen=frames)
         self._endpointer: Endpointer | None = None
         self._utterance: list[AudioChunk] = []
-        self._turn_task: asyncio.Task[None] | None = None
+        self._turn_task: asyncio.Task[bool] | None = None
+        self._resume: tuple[int, int | None, int] | None = None
+        """(turn id, listening deadline ms, endpoint ms) of the utterance being transcribed."""
         self._turn_id = 0
         self._listening_turn: int | None = None
+        self._deadline_ms: int | None = None
         self._follow_up_until_ms: int | None = None
         self._listen_requested = False
         self.now_ms = 0
@@ -94,7 +99,7 @@ class Orchestrator:
         self.now_ms = chunk.end_ms
         self.chunks_seen += 1
         if self._turn_task is not None and self._turn_task.done():
-            self._finish_turn()
+            await self._finish_turn()
         hit = await self._detect_wake(chunk)
         if hit is not None:
             await self._open(hit.at_ms, source="wake_word", word=hit.word)
@@ -104,7 +109,7 @@ class Orchestrator:
         elif self._endpointer is None and not self.busy:
             self._maybe_open_passive(chunk.start_ms)
         is_speech = self._vad.is_speech(chunk)
-        self._preroll.append(chunk)
+        self._recent.append((chunk, is_speech))
         if self._endpointer is not None:
             await self._feed(chunk, is_speech)
 
@@ -130,7 +135,7 @@ class Orchestrator:
         self._turn_id += 1
         self._follow_up_until_ms = None
         self._emit(WakeDetected(at_ms=at_ms, turn_id=self._turn_id, wake_word=word, source=source))
-        self._preroll.clear()  # the command starts after the wake word, not inside it
+        self._recent.clear()  # the command starts after the wake word, not inside it
         self._start_endpointer(at_ms, self._policy.endpoint.start_timeout_ms)
 
     def _maybe_open_passive(self, at_ms: int) -> None:
@@ -146,6 +151,7 @@ class Orchestrator:
                 self._start_endpointer(at_ms, remaining)
 
     def _start_endpointer(self, at_ms: int, timeout_ms: int | None) -> None:
+        self._deadline_ms = None if timeout_ms is None else at_ms + timeout_ms
         config = EndpointConfig(
             hangover_ms=self._policy.endpoint.hangover_ms, start_timeout_ms=timeout_ms,
             max_utterance_ms=self._policy.endpoint.max_utterance_ms,
@@ -165,7 +171,7 @@ class Orchestrator:
             return
         if event.decision is Decision.STARTED:
             first_ms = event.at_ms - self._policy.preroll_ms
-            self._utterance = [c for c in self._preroll if c.end_ms > first_ms]
+            self._utterance = [c for c, _ in self._recent if c.end_ms > first_ms]
             self._emit(SpeechStarted(at_ms=event.at_ms, turn_id=self._listening_turn))
         elif event.decision is Decision.TIMED_OUT:
             self._endpointer = None
@@ -185,25 +191,48 @@ class Orchestrator:
         utterance = Utterance(turn_id=turn_id, pcm=b"".join(c.pcm for c in self._utterance),
                               ended_at_ms=at_ms, ended_wall=ended_wall)
         self._utterance = []
+        self._resume = (turn_id, self._deadline_ms, at_ms)
         self._turn_task = asyncio.create_task(self._guarded(utterance), name=f"turn-{turn_id}")
         if self._policy.wait_for_turns:
             await asyncio.wait({self._turn_task})
-            self._finish_turn()
+            await self._finish_turn()
 
-    async def _guarded(self, utterance: Utterance) -> None:
+    async def _guarded(self, utterance: Utterance) -> bool:
         try:
-            await self._runner.run(utterance)
+            return await self._runner.run(utterance)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in one turn must not stop the daemon
             log.exception("turn %d failed", utterance.turn_id)
             self._emit(StageFailed(at_ms=self.now_ms, turn_id=utterance.turn_id, stage=Stage.TURN,
                                    code="internal", message=f"{type(exc).__name__}: {exc}"))
+            return True
 
-    def _finish_turn(self) -> None:
-        self._turn_task = None
-        if self._policy.follow_up_ms > 0:
+    async def _finish_turn(self) -> None:
+        task, self._turn_task = self._turn_task, None
+        resume, self._resume = self._resume, None
+        heard = task is None or task.cancelled() or task.result()
+        if not heard and resume is not None and self._endpointer is None:
+            await self._resume_listening(*resume)
+        elif self._policy.follow_up_ms > 0:
             self._follow_up_until_ms = self.now_ms + self._policy.follow_up_ms
+
+    async def _resume_listening(self, turn_id: int, deadline_ms: int | None, ended_ms: int
+                                ) -> None:
+        """The utterance held no speech (often the wake word's own tail): the user may still be
+        about to give the command, so keep listening until the original deadline."""
+        if deadline_ms is not None and deadline_ms <= self.now_ms:
+            self._emit(ListenTimedOut(at_ms=self.now_ms, turn_id=turn_id))
+            return
+        if self._policy.mode == "always_listening" and deadline_ms is None:
+            return  # passive listening reopens by itself
+        remaining = None if deadline_ms is None else deadline_ms - self.now_ms
+        self._start_endpointer(self.now_ms, remaining)
+        self._listening_turn = turn_id
+        # Audio that arrived while the empty utterance was being transcribed (live input).
+        for chunk, is_speech in [item for item in self._recent if item[0].start_ms >= ended_ms]:
+            if self._endpointer is not None:
+                await self._feed(chunk, is_speech)
 
     async def _cancel_turn(self) -> None:
         task, self._turn_task = self._turn_task, None
@@ -216,5 +245,5 @@ class Orchestrator:
             await self._end_utterance(self.now_ms, "input_ended")
         if self._turn_task is not None:
             await asyncio.wait({self._turn_task})
-            self._finish_turn()
+            await self._finish_turn()
         self._emit(InputEnded(at_ms=self.now_ms))

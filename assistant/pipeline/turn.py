@@ -56,8 +56,11 @@ class TurnRunner:
         self._now_ms = stream_now_ms
         self.last_reply: str | None = None
 
-    async def run(self, utterance: Utterance) -> None:
-        """Never raises except CancelledError: one bad request must not stop the daemon."""
+    async def run(self, utterance: Utterance) -> bool:
+        """False when the utterance held no speech (so the caller may keep listening).
+
+        Never raises except CancelledError: one bad request must not stop the daemon.
+        """
         turn_id = utterance.turn_id
         try:
             try:
@@ -67,13 +70,17 @@ class TurnRunner:
                 self._fail(turn_id, Stage.TURN, "turn_timeout",
                            f"no answer within {self._timeout_s:g} s (conversation.turn_timeout_s)")
                 reply = self._responses.failed
+            if reply is None:
+                return False
             if reply:
                 await self.speak(turn_id, reply, utterance.ended_wall)
+            return True
         except asyncio.CancelledError:
             self._emit(TurnCancelled(at_ms=self._now_ms(), turn_id=turn_id, reason="interrupted"))
             raise
 
-    async def _understand(self, utterance: Utterance) -> str:
+    async def _understand(self, utterance: Utterance) -> str | None:
+        """What to say ("" for nothing); None when there was no speech at all."""
         turn_id = utterance.turn_id
         try:
             transcript = await self._asr.transcribe(utterance.pcm)
@@ -86,7 +93,7 @@ class TurnRunner:
             latency_ms=round(latency_ms, 1), no_speech_prob=round(transcript.no_speech_prob, 3),
         ))
         if not transcript.is_speech:
-            return ""  # silence or noise is not a command: say nothing
+            return None  # silence, noise or the wake word's own tail: not a command
         match = self._router.match(transcript.text)
         if match is None:
             self._emit(IntentNotMatched(at_ms=self._now_ms(), turn_id=turn_id,

@@ -23,7 +23,7 @@ NUMBER_WORDS = ["twelve", "one", "two", "three", "four", "five", "six", "seven",
 def says_hour(text: str, hour: int) -> bool:
     h12 = hour % 12 or 12
     lowered = text.lower()
-    return bool(re.search(rf"\b{h12}\b", lowered)) or NUMBER_WORDS[h12 % 12] in lowered
+    return bool(re.search(rf"\b{h12}(?:[:.]?\d\d)?\b", lowered)) or NUMBER_WORDS[h12 % 12] in lowered
 
 
 def test_wake_then_pause_then_command(
@@ -133,3 +133,17 @@ def test_silero_vad_ends_the_utterance_at_the_end_of_the_words(
     assert ended["reason"] == "silence"
     assert ended["at_ms"] < clip_end_ms  # the words end ~1.2 s before the clip does
     assert run.of_type("transcribed")[0]["text"].lower().startswith("play the beatles")
+
+
+def test_wake_word_tail_does_not_swallow_the_command(
+    audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
+) -> None:
+    """With this alignment the end of "nabu" opens an utterance of its own that transcribes to
+    nothing; the daemon keeps listening and still takes the command after the pause."""
+    wav = build_input(517, audio_dir / NABU, 800, audio_dir / WHAT_TIME, 2000)
+    run = run_file(Settings(), wav, tmp_path)
+    assert [e["intent"] for e in run.of_type("intent_matched")] == ["HassGetCurrentTime"]
+    assert run.of_type("transcribed")[0]["text"] == ""  # the tail: not a command, no reply
+    assert len(run.of_type("speech_started")) == 2
+    assert len({e["turn_id"] for e in run.events if e["turn_id"] is not None}) == 1
+    assert len(run.of_type("replied")) == 1
