@@ -119,7 +119,6 @@ class _Daemon:
                 source = self._run_microphone()
             return await self._supervise(orchestrator, subscription, source)
         finally:
-            notify("STOPPING=1")
             if self.mic is not None:
                 self.mic.stop()
             self.sink.close()
@@ -127,6 +126,7 @@ class _Daemon:
             self.tts.shutdown()
             if wake is not None:
                 wake.close()
+            notify("STOPPING=1")
 
     async def _supervise(
         self, orchestrator: Orchestrator, audio: Subscription, source: Coroutine[Any, Any, None],

@@ -43,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                              "16-bit PCM on stdin, instead of the microphone")
     source.add_argument("--demo", action="store_true",
                         help="replay the built-in demo (spoken with the bundled voice)")
-    run.add_argument("--input-rate", type=int, default=16000, metavar="HZ",
+    run.add_argument("--input-rate", type=_positive, default=16000, metavar="HZ",
                      help="sample rate of raw PCM on stdin (default 16000)")
-    run.add_argument("--input-channels", type=int, default=1, metavar="N",
+    run.add_argument("--input-channels", type=_positive, default=1, metavar="N",
                      help="channels of raw PCM on stdin (default 1)")
     run.add_argument("--output", metavar="FILE",
                      help="write replies to this WAV file, or 'none'; default: the speaker "
@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
 
     add("devices", "list audio input and output devices")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,7 +63,7 @@ class AsrSettings(_Section):
     model: str = "tiny.en"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"
-    language: str | None = "en"
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] = "en"
     beam_size: Annotated[int, Field(ge=1, le=10)] = 1
     min_window_s: Annotated[float, Field(ge=1, le=30)] = 10.0
     no_speech_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6
@@ -108,7 +108,6 @@ class LoggingSettings(_Section):
 
 
 class Settings(_Section):
-    site: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "default"
     audio: AudioSettings = AudioSettings()
     wake: WakeSettings = WakeSettings()
     endpoint: EndpointSettings = EndpointSettings()

@@ -61,6 +61,12 @@ async def serve_control(server: asyncio.Server, path: Path) -> None:
 
 def _claim(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = path.parent.stat()
+    if folder.st_uid != os.getuid() or folder.st_mode & 0o077:
+        # Anyone who can write there could plant a socket and start or see our turns.
+        raise ControlError(
+            f"{path.parent}: must belong to you with mode 0700 (it is {folder.st_mode & 0o777:o}, "
+            f"owner uid {folder.st_uid}); fix it or set conversation.control_socket.")
     if path.exists():
         if _answers(path):
             raise ControlError(f"{path}: another assistant daemon is already running here.")

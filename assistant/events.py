@@ -35,7 +35,7 @@ class Event:
 class WakeDetected(Event):
     type: ClassVar[str] = "wake_detected"
     wake_word: str = ""
-    source: str = "wake_word"  # wake_word | control | follow_up | always_listening
+    source: str = "wake_word"  # wake_word | control (push-to-talk)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 from assistant.asr.base import Transcript
 from assistant.config import AsrSettings, ModelSettings
 from assistant.errors import ModelError, TranscriptionError
-from assistant.models import resolve_whisper
+from assistant.models import cache_dir, resolve_whisper
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class WhisperTranscriber:
             self._model = WhisperModel(
                 resolved.location, device=device, compute_type=compute_type,
                 cpu_threads=self._settings.cpu_threads, local_files_only=self._models.offline,
+                download_root=str(cache_dir(self._models) / "whisper"),
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"cannot load Whisper model {resolved.location!r}: {exc}") from exc
@@ -77,7 +78,7 @@ class WhisperTranscriber:
 
         self._tokenizer = Tokenizer(
             self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe",
-            language=self._settings.language or "en")
+            language=self._settings.language)
         self.device = device
         self.transcribe(bytes(32000))  # warm up: first call allocates and tunes kernels
 
@@ -104,7 +105,7 @@ class WhisperTranscriber:
             text = ""  # Whisper's own rule: confident "no speech" and an unsure transcript
         return Transcript(
             text=text, no_speech_prob=no_speech, avg_logprob=logprob,
-            language=self._settings.language or "en", audio_ms=audio_ms,
+            language=self._settings.language, audio_ms=audio_ms,
             compute_ms=(time.perf_counter() - started) * 1000,
         )
 

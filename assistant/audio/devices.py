@@ -6,6 +6,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ OUTPUT_LATENCY_S = 0.1
 """Output buffer. PortAudio's default (40 ms through ALSA's pulse plugin) underruns under load."""
 PREROLL_S = 0.02
 """Silence before a reply: a starting stream may lose its first ms (measured up to 9 ms)."""
+DRAIN_MARGIN_S = 2.0
 TAIL_S = 0.04
 """Silence after a reply, beyond the output latency: a stop sometimes drops the last block."""
 
@@ -186,13 +188,22 @@ class Speaker:
     async def drain(self) -> None:
         """Play out, then stop. The stream ends with enough silence to fill the device buffer:
         stopping may drop what the device has not played yet, and that must not be speech."""
-        if self._stream.active:
-            with self._lock:
-                self._queue(self._silence(float(self._stream.latency) + TAIL_S))
-        # Emptied by PortAudio's thread, which cannot set an asyncio.Event: poll.
-        while self.pending:  # noqa: ASYNC110
+        if not self._stream.active:
+            return
+        tail_s = float(self._stream.latency) + TAIL_S
+        with self._lock:
+            self._queue(self._silence(tail_s))
+            queued_s = sum(len(b) for b in self._buffer) / (2 * self.rate_hz)
+        # Emptied by PortAudio's thread, which cannot set an asyncio.Event: poll, but never
+        # for longer than the audio lasts (a lost device must not hang the turn).
+        deadline = time.monotonic() + queued_s + DRAIN_MARGIN_S
+        while self.pending and self._stream.active and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        await asyncio.to_thread(self._stream.stop)
+        if self.pending:
+            log.warning("the speaker stopped playing; dropping the rest of the reply")
+        # What is still in the device buffer is the silent tail: aborting loses no speech, and
+        # unlike stop() it returns at once, on this thread.
+        self.interrupt()
 
     def _silence(self, seconds: float) -> bytes:
         return bytes(2 * round(self.rate_hz * seconds))

@@ -36,8 +36,10 @@ async def run_file_source(chunks: Iterator[AudioChunk], hub: AudioHub, realtime:
                 if realtime:
                     await _sleep_until(started + chunk.start_ms / 1000)
                 await hub.publish_wait(chunk)
-    finally:
-        await hub.close()
+    except BaseException:
+        hub.close_nowait()  # nobody may read a full queue any more: never wait on it
+        raise
+    await hub.close()
 
 
 async def run_stdin_source(
@@ -57,8 +59,10 @@ async def run_stdin_source(
                 await hub.publish_wait(chunk)
         for chunk in converter.push(pcm_to_float(b"", fmt), last=True):
             await hub.publish_wait(chunk)
-    finally:
-        await hub.close()
+    except BaseException:
+        hub.close_nowait()
+        raise
+    await hub.close()
 
 
 async def _read_blocks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:

@@ -37,10 +37,6 @@ class WakeDetector:
         ]
         self._quiet_until_ms = -1
 
-    @property
-    def words(self) -> list[str]:
-        return [str(m.id) for m in self._models]
-
     def process(self, chunk: AudioChunk) -> WakeHit | None:
         """Feed one chunk; returns a hit at most once per refractory period."""
         best: WakeHit | None = None

@@ -36,6 +36,7 @@ from assistant.pipeline.turn import TurnRunner, Utterance
 from assistant.pipeline.workers import Worker
 
 log = logging.getLogger(__name__)
+RESUME_BACKLOG_MS = 3000
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class Orchestrator:
         self._vad = vad
         self._runner = runner
         self._emit = emit
-        frames = (policy.preroll_ms + policy.endpoint.speech_start_ms) // CHUNK_MS + 1
+        # Enough for the pre-roll, and for the audio that arrives while an utterance that turns
+        # out to hold no speech is transcribed (replayed when listening resumes).
+        frames = max(policy.preroll_ms + policy.endpoint.speech_start_ms, RESUME_BACKLOG_MS)
+        frames = frames // CHUNK_MS + 1
         # Recent chunks with their VAD verdicts: the pre-roll of an utterance, and what to
         # re-examine when listening resumes after an utterance that held no speech.
         self._recent: collections.deque[tuple[AudioChunk, bool]] = collections.deque(maxlen=frames)
@@ -76,7 +80,7 @@ class Orchestrator:
         self._follow_up_until_ms: int | None = None
         self._listen_requested = False
         self.now_ms = 0
-        self.chunks_seen = 0
+        self._wake_failures = 0
 
     @property
     def busy(self) -> bool:
@@ -93,11 +97,10 @@ class Orchestrator:
             await self._input_ended()
         finally:
             await self._cancel_turn()
-            self._wake_worker.shutdown()
+            self._wake_worker.shutdown(wait=True)  # the wake model is freed right after this
 
     async def _step(self, chunk: AudioChunk) -> None:
         self.now_ms = chunk.end_ms
-        self.chunks_seen += 1
         if self._turn_task is not None and self._turn_task.done():
             await self._finish_turn()
         hit = await self._detect_wake(chunk)
@@ -117,12 +120,16 @@ class Orchestrator:
         if self._wake is None:
             return None
         try:
-            return await self._wake_worker.call(self._wake.process, chunk)
+            hit = await self._wake_worker.call(self._wake.process, chunk)
         except Exception as exc:  # a broken model must not stop listening for the next chunk
-            log.exception("wake word detection failed")
-            self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.WAKE, code="wake_failed",
-                                   message=str(exc)))
+            self._wake_failures += 1
+            if self._wake_failures in (1, 10) or self._wake_failures % 3000 == 0:  # not 50/s
+                log.exception("wake word detection failed (%d times)", self._wake_failures)
+                self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.WAKE, code="wake_failed",
+                                       message=f"{exc} ({self._wake_failures} times)"))
             return None
+        self._wake_failures = 0
+        return hit
 
     async def _open(self, at_ms: int, source: str, word: str) -> None:
         """Start listening for a command (wake word, push-to-talk)."""
@@ -171,7 +178,8 @@ class Orchestrator:
             return
         if event.decision is Decision.STARTED:
             first_ms = event.at_ms - self._policy.preroll_ms
-            self._utterance = [c for c, _ in self._recent if c.end_ms > first_ms]
+            # Pre-roll up to this chunk: when resuming, later chunks are still to be replayed.
+            self._utterance = [c for c, _ in self._recent if first_ms < c.end_ms <= chunk.end_ms]
             self._emit(SpeechStarted(at_ms=event.at_ms, turn_id=self._listening_turn))
         elif event.decision is Decision.TIMED_OUT:
             self._endpointer = None
@@ -226,8 +234,8 @@ class Orchestrator:
             return
         if self._policy.mode == "always_listening" and deadline_ms is None:
             return  # passive listening reopens by itself
-        remaining = None if deadline_ms is None else deadline_ms - self.now_ms
-        self._start_endpointer(self.now_ms, remaining)
+        remaining = None if deadline_ms is None else deadline_ms - ended_ms
+        self._start_endpointer(ended_ms, remaining)
         self._listening_turn = turn_id
         # Audio that arrived while the empty utterance was being transcribed (live input).
         for chunk, is_speech in [item for item in self._recent if item[0].start_ms >= ended_ms]:

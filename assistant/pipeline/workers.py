@@ -36,8 +36,9 @@ class Worker:
         while (item := await self.call(next, iterator, _DONE)) is not _DONE:
             yield cast(T, item)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, wait: bool = False) -> None:
+        """`wait`: let a running call finish first (before freeing what it uses)."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class AsrWorker:
@@ -84,10 +85,6 @@ class TtsWorker:
             if not ready:
                 raise ModelError("no voice could be loaded; see the warnings above")
             self._ready = ready
-
-    @property
-    def voice_name(self) -> str:
-        return self._ready[0].name if self._ready else self._voices[0].name
 
     async def synthesize(self, text: str) -> AsyncIterator[tuple[str, AudioChunk]]:
         """(voice name, chunk) pairs; falls back to the next voice if one fails before any audio."""

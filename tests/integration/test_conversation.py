@@ -71,8 +71,10 @@ def test_barge_in_stops_the_reply_and_starts_a_new_turn(
 ) -> None:
     """Paced like a microphone: the wake word during a long answer interrupts it at once."""
     settings = Settings.model_validate({"responses": {"not_understood": LONG_SORRY}})
+    # 4 s leave room for transcription and the first sentence even on a loaded machine; the
+    # long answer is still playing then.
     wav = build_input(300, audio_dir / NABU, 300, audio_dir / "asr/rhasspy3_play_the_beatles.wav",
-                      2500, audio_dir / NABU, 300, audio_dir / WHAT_TIME, 2000)
+                      4000, audio_dir / NABU, 300, audio_dir / WHAT_TIME, 2000)
     run = run_file(settings, wav, tmp_path, realtime=True)
     types = run.types
     first_reply = types.index("replied")
@@ -90,7 +92,7 @@ def test_stop_during_an_answer_silences_it(
 ) -> None:
     settings = Settings.model_validate({"responses": {"not_understood": LONG_SORRY}})
     wav = build_input(300, audio_dir / NABU, 300, audio_dir / "asr/rhasspy3_play_the_beatles.wav",
-                      2500, audio_dir / NABU, 200, speak("Stop."), 2000)
+                      4000, audio_dir / NABU, 200, speak("Stop."), 2000)
     run = run_file(settings, wav, tmp_path, realtime=True)
     assert [e["intent"] for e in run.of_type("intent_matched")] == ["AssistantStop"]
     assert len(run.of_type("replied")) == 1  # only the interrupted answer; "stop" says nothing

@@ -14,10 +14,12 @@ from tests.integration.pulse import pulse_server
 
 # PortAudio reads the environment when it initializes, so play from a child process.
 _PLAY_TONE = """
+import time
 import numpy as np, sounddevice as sd
 t = np.arange(16000) / 16000
-sd.play((0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), 16000)
+sd.play((0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), 16000, latency=0.2)
 sd.wait()
+time.sleep(0.3)  # sd.wait() returns before the sound server has played its buffer
 """
 
 

@@ -23,7 +23,8 @@ NUMBER_WORDS = ["twelve", "one", "two", "three", "four", "five", "six", "seven",
 def says_hour(text: str, hour: int) -> bool:
     h12 = hour % 12 or 12
     lowered = text.lower()
-    return bool(re.search(rf"\b{h12}(?:[:.]?\d\d)?\b", lowered)) or NUMBER_WORDS[h12 % 12] in lowered
+    as_digits = re.search(rf"\b{h12}(?:[:.]?\d\d)?\b", lowered)
+    return bool(as_digits) or NUMBER_WORDS[h12 % 12] in lowered
 
 
 def test_wake_then_pause_then_command(
@@ -87,6 +88,7 @@ def test_noise_is_not_a_command(
     wav = build_input(300, audio_dir / NABU, 200,
                       audio_dir / "keyword/tflite_micro_noise_1000ms.wav", 1500)
     run = run_file(Settings(), wav, tmp_path)
+    assert [e["text"] for e in run.of_type("transcribed")] == [""]  # heard, and judged not speech
     assert run.of_type("replied") == []
     assert run.of_type("intent_matched") == [] and run.of_type("intent_not_matched") == []
 
@@ -147,3 +149,16 @@ def test_wake_word_tail_does_not_swallow_the_command(
     assert len(run.of_type("speech_started")) == 2
     assert len({e["turn_id"] for e in run.events if e["turn_id"] is not None}) == 1
     assert len(run.of_type("replied")) == 1
+
+
+def test_fallback_voice_speaks_when_piper_cannot_load(
+    audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
+) -> None:
+    settings = Settings.model_validate({"tts": {"voice": str(tmp_path / "missing.onnx")}})
+    wav = build_input(300, audio_dir / NABU, 300, audio_dir / WHAT_TIME, 1500)
+    run = run_file(settings, wav, tmp_path)
+    replied = run.of_type("replied")
+    assert len(replied) == 1 and replied[0]["voice"] == "espeak-ng:en-us"
+    heard_back = transcribe_file(run.reply_wav).lower()
+    assert re.search(r"\b[ap]\.? ?m\b", heard_back), heard_back  # "... 11:54 PM" in espeak's voice
+    assert run.reply_wav.stat().st_size > 20000  # real audio, not just a header

@@ -71,9 +71,9 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
 
 def test_xdg_default_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "assistant").mkdir()
-    (tmp_path / "assistant" / "config.yaml").write_text("site: kitchen\n")
+    (tmp_path / "assistant" / "config.yaml").write_text("wake:\n  refractory_ms: 1234\n")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert load_settings().site == "kitchen"
+    assert load_settings().wake.refractory_ms == 1234
 
 
 def test_settings_are_frozen() -> None:
@@ -83,7 +83,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "site: hall\n")
+    good = write(tmp_path, "endpoint:\n  preset: relaxed\n")
     assert main(["check-config", str(good)]) == 0
     assert "ok" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
