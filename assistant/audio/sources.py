@@ -78,8 +78,14 @@ async def _read_blocks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), stream)
     try:
-        while data := await reader.read(size):
-            yield data
+        while True:
+            # Whole blocks: waking up for every small write costs more CPU than the audio work.
+            try:
+                yield await reader.readexactly(size)
+            except asyncio.IncompleteReadError as end:
+                if end.partial:
+                    yield end.partial
+                return
     finally:
         transport.close()
 
