@@ -58,7 +58,8 @@ class Orchestrator:
     ) -> None:
         self._policy = policy
         self._wake = wake if policy.mode == "wake_word" else None
-        self._wake_worker = Worker("wake")
+        # One thread owns both stateful front-end models: one hop per chunk, off the event loop.
+        self._frontend = Worker("frontend")
         self._vad = vad
         self._runner = runner
         self._emit = emit
@@ -97,13 +98,13 @@ class Orchestrator:
             await self._input_ended()
         finally:
             await self._cancel_turn()
-            self._wake_worker.shutdown(wait=True)  # the wake model is freed right after this
+            self._frontend.shutdown(wait=True)  # the wake model is freed right after this
 
     async def _step(self, chunk: AudioChunk) -> None:
         self.now_ms = chunk.end_ms
         if self._turn_task is not None and self._turn_task.done():
             await self._finish_turn()
-        hit = await self._detect_wake(chunk)
+        hit, is_speech = await self._analyse(chunk)
         if hit is not None:
             await self._open(hit.at_ms, source="wake_word", word=hit.word)
         elif self._listen_requested:
@@ -111,25 +112,27 @@ class Orchestrator:
             await self._open(chunk.start_ms, source="control", word="")
         elif self._endpointer is None and not self.busy:
             self._maybe_open_passive(chunk.start_ms)
-        is_speech = self._vad.is_speech(chunk)
         self._recent.append((chunk, is_speech))
         if self._endpointer is not None:
             await self._feed(chunk, is_speech)
 
-    async def _detect_wake(self, chunk: AudioChunk) -> WakeHit | None:
-        if self._wake is None:
-            return None
+    async def _analyse(self, chunk: AudioChunk) -> tuple[WakeHit | None, bool]:
+        """Wake word and voice activity for one chunk, in the front-end thread."""
         try:
-            hit = await self._wake_worker.call(self._wake.process, chunk)
+            result = await self._frontend.call(self._analyse_in_worker, chunk)
         except Exception as exc:  # a broken model must not stop listening for the next chunk
             self._wake_failures += 1
             if self._wake_failures in (1, 10) or self._wake_failures % 3000 == 0:  # not 50/s
-                log.exception("wake word detection failed (%d times)", self._wake_failures)
-                self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.WAKE, code="wake_failed",
+                log.exception("front end failed (%d times)", self._wake_failures)
+                self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.WAKE, code="frontend_failed",
                                        message=f"{exc} ({self._wake_failures} times)"))
-            return None
+            return None, False
         self._wake_failures = 0
-        return hit
+        return result
+
+    def _analyse_in_worker(self, chunk: AudioChunk) -> tuple[WakeHit | None, bool]:
+        hit = self._wake.process(chunk) if self._wake is not None else None
+        return hit, self._vad.is_speech(chunk)
 
     async def _open(self, at_ms: int, source: str, word: str) -> None:
         """Start listening for a command (wake word, push-to-talk)."""
