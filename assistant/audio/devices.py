@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from assistant.audio.convert import StreamConverter, resample_pcm, to_float_mono
-from assistant.audio.format import AudioChunk, AudioFormat
+from assistant.audio.format import AudioChunk
 from assistant.audio.hub import AudioHub
 from assistant.errors import AudioDeviceError
 
@@ -219,7 +219,3 @@ class Speaker:
             self.interrupt()
             self._stream.close()
             self._stream = None
-
-    @property
-    def format(self) -> AudioFormat:
-        return AudioFormat(self.rate_hz)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterable, Callable
@@ -162,11 +163,7 @@ class Orchestrator:
 
     def _start_endpointer(self, at_ms: int, timeout_ms: int | None) -> None:
         self._deadline_ms = None if timeout_ms is None else at_ms + timeout_ms
-        config = EndpointConfig(
-            hangover_ms=self._policy.endpoint.hangover_ms, start_timeout_ms=timeout_ms,
-            max_utterance_ms=self._policy.endpoint.max_utterance_ms,
-            speech_start_ms=self._policy.endpoint.speech_start_ms,
-        )
+        config = dataclasses.replace(self._policy.endpoint, start_timeout_ms=timeout_ms)
         self._endpointer = Endpointer(config, at_ms)
         self._listening_turn = self._turn_id
         self._utterance = []
@@ -246,7 +243,7 @@ class Orchestrator:
                 await self._feed(chunk, is_speech)
 
     async def _cancel_turn(self) -> None:
-        task, self._turn_task = self._turn_task, None
+        task, self._turn_task, self._resume = self._turn_task, None, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})  # unlike `await task`, keeps our own cancellation intact
