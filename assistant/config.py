@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assistant.errors import ConfigError
 
@@ -90,12 +92,157 @@ class ConversationSettings(_Section):
 class IntentSettings(_Section):
     language: Literal["en"] = "en"
     skip_words: list[str] = ["um", "uh", "er", "hmm", "please"]
+    files: list[Path] = []
+    """The user's own intents: YAML in hassil's format, each intent with a response and action."""
+    fuzzy_threshold: Annotated[float, Field(gt=0, le=1)] | None = 0.9
+    """Similarity (0-1) a transcript needs to a known sentence when nothing matches exactly."""
+
+
+class SiteSettings(_Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    """This assistant's id in MQTT topics and Home Assistant; null: the host name."""
+    area: str | None = None
+    """The area it stands in: "turn on the lights" means the lights here."""
+
+
+class MqttSettings(_Section):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    """CA bundle for tls; null: the system's."""
+    tls_insecure: bool = False
+    """Skip the broker certificate's host name check (self-signed test brokers only)."""
+    client_id: str | None = None
+    """null: assistant-<site>."""
+    prefix: str | None = None
+    """Topic prefix for the assistant's events and commands; null: assistant/<site>/."""
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    queue_size: Annotated[int, Field(ge=1, le=100000)] = 100
+    """Messages kept while the broker is away; beyond this the oldest is dropped."""
+    reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    discovery: bool = True
+    """Announce the assistant to Home Assistant (MQTT discovery)."""
+    discovery_prefix: str = "homeassistant"
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttSettings:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        return self
+
+
+class HomeAssistantSettings(_Section):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    """Base URL, e.g. http://homeassistant.local:8123"""
+    token: str | None = None
+    """Long-lived access token (Profile > Security in Home Assistant)."""
+    token_file: Path | None = None
+    """A file holding the token, so the config can be shared without it."""
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    verify_tls: bool = True
+    conversation_fallback: bool = False
+    """Hand what no intent here matches to Home Assistant's conversation agent and speak its answer."""
+
+    @model_validator(mode="after")
+    def _check(self) -> HomeAssistantSettings:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token or token_file")
+        return self
+
+
+DeviceType = Literal[
+    "light", "switch", "fan", "cover", "lock", "climate", "media_player", "sensor",
+    "binary_sensor",
+]
+
+
+class DeviceSettings(_Section):
+    """One device, described once, Home-Assistant-MQTT style; or a Home Assistant entity."""
+
+    name: Annotated[str, Field(min_length=1)]
+    type: DeviceType
+    aliases: list[str] = []
+    area: str | None = None
+    floor: str | None = None
+    # MQTT
+    command_topic: str | None = None
+    state_topic: str | None = None
+    payload_on: str = "ON"
+    payload_off: str = "OFF"
+    state_on: str | None = None
+    """State payload meaning on; null: payload_on."""
+    state_off: str | None = None
+    payloads: dict[str, str] = {}
+    """Other command payloads: open, close, stop, lock, unlock, play, pause, next, previous
+    (defaults: the word in capitals)."""
+    brightness_command_topic: str | None = None
+    brightness_scale: Annotated[int, Field(ge=1, le=100000)] = 255
+    rgb_command_topic: str | None = None
+    """Receives "r,g,b"."""
+    temperature_command_topic: str | None = None
+    volume_command_topic: str | None = None
+    """Receives the volume in percent."""
+    unit: str | None = None
+    """Unit spoken after a sensor's value ("degrees")."""
+    qos: Annotated[int, Field(ge=0, le=2)] = 1
+    retain: bool = False
+    # Home Assistant
+    entity_id: Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DeviceSettings:
+        mqtt = [self.command_topic, self.state_topic, self.brightness_command_topic,
+                self.rgb_command_topic, self.temperature_command_topic, self.volume_command_topic]
+        if self.entity_id is None and not any(mqtt):
+            raise ValueError(f"device {self.name!r} needs an entity_id (Home Assistant) or "
+                             "MQTT topics (command_topic, state_topic, ...)")
+        if self.entity_id is not None and any(mqtt):
+            raise ValueError(f"device {self.name!r}: use either entity_id or MQTT topics")
+        return self
+
+    @property
+    def uses_mqtt(self) -> bool:
+        return self.entity_id is None
+
+
+# Programs that would run arbitrary command strings: never allowed, or the allowlist means nothing.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox",
+                    "env", "sudo", "su", "doas", "xargs", "eval", "exec"})
+
+
+class ShellSettings(_Section):
+    allow: list[Path] = []
+    """Programs (absolute paths) that shell actions may run. Shells themselves are refused."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @model_validator(mode="after")
+    def _check(self) -> ShellSettings:
+        for entry in self.allow:
+            if not entry.is_absolute():
+                raise ValueError(f"{entry}: give the program's absolute path")
+            if entry.name in SHELLS:
+                raise ValueError(f"{entry}: a shell or command runner cannot be allowed; "
+                                 "allow the program it would run instead")
+        return self
+
+
+class TimerSettings(_Section):
+    state_file: Path | None = None
+    """Where running timers are kept across restarts; null: $XDG_STATE_HOME/assistant/timers.json."""
 
 
 class ResponseSettings(_Section):
     not_understood: str = "Sorry, I didn't understand."
     failed: str = "Sorry, something went wrong."
     nothing_to_repeat: str = "I haven't said anything yet."
+    queued: str = "The message broker is unreachable; I'll send that when it's back."
+    """Said instead of the action's response when its MQTT message could only be queued."""
 
 
 class ModelSettings(_Section):
@@ -116,8 +263,45 @@ class Settings(_Section):
     conversation: ConversationSettings = ConversationSettings()
     intents: IntentSettings = IntentSettings()
     responses: ResponseSettings = ResponseSettings()
+    site: SiteSettings = SiteSettings()
+    mqtt: MqttSettings | None = None
+    """No mqtt section: no MQTT at all."""
+    homeassistant: HomeAssistantSettings | None = None
+    devices: list[DeviceSettings] = []
+    shell: ShellSettings = ShellSettings()
+    timers: TimerSettings = TimerSettings()
     models: ModelSettings = ModelSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _check_devices(self) -> Settings:
+        names: set[str] = set()
+        for device in self.devices:
+            for name in (device.name, *device.aliases):
+                key = name.casefold()
+                if key in names:
+                    raise ValueError(f"two devices are called {name!r}; names must be unique")
+                names.add(key)
+            if device.uses_mqtt and self.mqtt is None:
+                raise ValueError(f"device {device.name!r} uses MQTT topics but there is no "
+                                 "mqtt section")
+            if not device.uses_mqtt and self.homeassistant is None:
+                raise ValueError(f"device {device.name!r} has an entity_id but there is no "
+                                 "homeassistant section")
+        return self
+
+
+def site_id(site: SiteSettings) -> str:
+    """This assistant's name in topics and ids: the configured one, else the host name."""
+    if site.name:
+        return site.name
+    host = socket.gethostname().split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", host) or "assistant"
+
+
+def mqtt_prefix(mqtt: MqttSettings, site: SiteSettings) -> str:
+    prefix = mqtt.prefix if mqtt.prefix is not None else f"assistant/{site_id(site)}/"
+    return prefix if prefix.endswith("/") or not prefix else prefix + "/"
 
 
 def default_config_path() -> Path:

@@ -108,6 +108,22 @@ class StageFailed(Event):
 
 
 @dataclass(frozen=True)
+class StateChanged(Event):
+    """What the assistant is doing: idle, listening, thinking or speaking."""
+
+    type: ClassVar[str] = "state_changed"
+    state: str = "idle"
+
+
+@dataclass(frozen=True)
+class MuteChanged(Event):
+    """Muted: wake words and passive listening are ignored (a listen request still works)."""
+
+    type: ClassVar[str] = "mute_changed"
+    muted: bool = False
+
+
+@dataclass(frozen=True)
 class InputEnded(Event):
     type: ClassVar[str] = "input_ended"
 

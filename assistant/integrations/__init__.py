@@ -1,0 +1,1 @@
+"""Links to the outside: MQTT, Home Assistant."""
