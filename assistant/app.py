@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,16 @@ from assistant.frontend.vad import (
     make_voice_activity,
 )
 from assistant.frontend.wake import WakeDetector
-from assistant.intents.router import Router
+from assistant.integrations.homeassistant import HomeAssistantClient
+from assistant.integrations.mqtt import MqttLink
+from assistant.intents.devices import DeviceRegistry
+from assistant.intents.router import Router, Services
 from assistant.notify import notify, watchdog_interval_s
 from assistant.pipeline.orchestrator import ConversationPolicy, Orchestrator
 from assistant.pipeline.turn import TurnRunner
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 from assistant.reporting import EventBus, HumanTrace, JsonLines
+from assistant.timers import TimerService, default_state_file
 from assistant.tts.espeak import EspeakSynthesizer
 from assistant.tts.piper import PiperSynthesizer
 
@@ -85,11 +90,30 @@ class _Daemon:
         self.asr = AsrWorker(WhisperTranscriber(settings.asr, settings.models))
         self.tts = make_tts(settings)
         self.mic: Microphone | None = None
+        self.orchestrator: Orchestrator | None = None
+        self.home = HomeLinks.from_settings(settings, self._announce, self._on_mqtt_command)
+
+    def _announce(self, text: str) -> None:
+        if self.orchestrator is not None:
+            self.orchestrator.announce(text)
+
+    def _on_mqtt_command(self, name: str, text: str) -> None:
+        orchestrator = self.orchestrator
+        if orchestrator is None:
+            return
+        if name == "say":
+            orchestrator.announce(text)
+        elif name == "listen":
+            orchestrator.request_listen()
+        elif name in ("mute", "unmute"):
+            orchestrator.set_muted(name == "mute")
 
     async def run(self) -> int:
         settings, options = self.settings, self.options
         file_chunks = open_file(Path(options.input)) if options.input not in (None, "-") else None
-        router = Router.from_settings(settings)
+        router = Router.from_settings(settings, self.home.services)
+        if self.home.mqtt is not None:
+            self.bus.add(self.home.mqtt.emit)
         wake = WakeDetector(settings.wake) if settings.conversation.mode == "wake_word" else None
         self.sink.open()  # devices first: a missing speaker is reported before slow loading
         orchestrator: Orchestrator | None = None
@@ -106,7 +130,7 @@ class _Daemon:
                 settings.conversation.turn_timeout_s, self.bus.emit,
                 stream_now_ms=lambda: orchestrator.now_ms if orchestrator else 0,
             )
-            orchestrator = Orchestrator(
+            orchestrator = self.orchestrator = Orchestrator(
                 _policy(settings, wait_for_turns=file_chunks is not None and not options.realtime),
                 wake, _voice_activity(settings), runner, self.bus.emit,
             )
@@ -126,6 +150,7 @@ class _Daemon:
             self.tts.shutdown()
             if wake is not None:
                 wake.close()
+            await self.home.aclose()
             notify("STOPPING=1")
 
     async def _supervise(
@@ -144,6 +169,8 @@ class _Daemon:
                     background.append(group.create_task(serve_control(server, path),
                                                         name="control"))
                 background.append(group.create_task(self._watchdog(orchestrator), name="watchdog"))
+                links = [group.create_task(coro, name=name)
+                         for name, coro in self.home.tasks()]
                 conversation = group.create_task(orchestrator.run(audio), name="conversation")
                 stopper = group.create_task(stop.wait(), name="signals")
                 notify("READY=1")
@@ -151,7 +178,12 @@ class _Daemon:
                 await asyncio.wait({conversation, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stop.is_set():
                     log.info("stopping")
-                for task in [*background, conversation, stopper]:
+                # Capture and the turn first; MQTT last, so "offline" is the final word.
+                first = [*background, conversation, stopper]
+                for task in first:
+                    task.cancel()
+                await asyncio.wait(first)
+                for task in links:
                     task.cancel()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +216,42 @@ class _Daemon:
                 log.error("no audio for %.0f s; no longer telling systemd we are alive",
                           AUDIO_STALL_S)
             await asyncio.sleep(interval)
+
+
+@dataclass
+class HomeLinks:
+    """The daemon's links to the home: MQTT, Home Assistant, timers, and the devices' states."""
+
+    services: Services
+    mqtt: MqttLink | None
+    homeassistant: HomeAssistantClient | None
+    timers: TimerService
+
+    @classmethod
+    def from_settings(cls, settings: Settings, announce: Callable[[str], None],
+                      on_mqtt_command: Callable[[str, str], None]) -> HomeLinks:
+        registry = DeviceRegistry(settings.devices)
+        mqtt = None
+        if settings.mqtt is not None:
+            mqtt = MqttLink(settings.mqtt, settings.site, on_mqtt_command)
+            for device in settings.devices:
+                if device.state_topic:
+                    mqtt.watch(device.state_topic, functools.partial(registry.record_state,
+                                                                     device))
+        ha = HomeAssistantClient(settings.homeassistant) if settings.homeassistant else None
+        timers = TimerService(settings.timers.state_file or default_state_file(), announce)
+        return cls(Services(registry, mqtt, ha, timers), mqtt, ha, timers)
+
+    def tasks(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        self.timers.load()
+        found: list[tuple[str, Coroutine[Any, Any, None]]] = [("timers", self.timers.run())]
+        if self.mqtt is not None:
+            found.append(("mqtt", self.mqtt.run()))
+        return found
+
+    async def aclose(self) -> None:
+        if self.homeassistant is not None:
+            await self.homeassistant.aclose()
 
 
 def make_tts(settings: Settings) -> TtsWorker:

@@ -136,8 +136,13 @@ def _setup_logging(level: str) -> None:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from assistant.app import HomeLinks
+    from assistant.intents.router import Router
+
     path = args.file or args.config
-    load_settings(path)
+    settings = load_settings(path)
+    # The intents files, templates, shell allowlist and token file, exactly as `run` loads them.
+    Router.from_settings(settings, HomeLinks.from_settings(settings, print, print).services)
     print(f"{path or default_config_path()}: ok" if path or default_config_path().exists()
           else "no settings file: the defaults apply")
     return 0

@@ -94,7 +94,7 @@ class IntentSettings(_Section):
     skip_words: list[str] = ["um", "uh", "er", "hmm", "please"]
     files: list[Path] = []
     """The user's own intents: YAML in hassil's format, each intent with a response and action."""
-    fuzzy_threshold: Annotated[float, Field(gt=0, le=1)] | None = 0.9
+    fuzzy_threshold: Annotated[float, Field(gt=0, le=1)] | None = 0.85
     """Similarity (0-1) a transcript needs to a known sentence when nothing matches exactly."""
 
 
@@ -147,7 +147,7 @@ class HomeAssistantSettings(_Section):
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     verify_tls: bool = True
     conversation_fallback: bool = False
-    """Hand what no intent here matches to Home Assistant's conversation agent and speak its answer."""
+    """Hand what no intent here matches to Home Assistant's conversation agent; speak its answer."""
 
     @model_validator(mode="after")
     def _check(self) -> HomeAssistantSettings:
@@ -234,7 +234,7 @@ class ShellSettings(_Section):
 
 class TimerSettings(_Section):
     state_file: Path | None = None
-    """Where running timers are kept across restarts; null: $XDG_STATE_HOME/assistant/timers.json."""
+    """Where running timers are kept across restarts; null: $XDG_STATE_HOME/assistant/..."""
 
 
 class ResponseSettings(_Section):

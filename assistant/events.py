@@ -71,6 +71,9 @@ class IntentMatched(Event):
     intent: str = ""
     slots: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    fuzzy: bool = False
+    """Matched only after correcting near-miss words or names (score: their similarity)."""
+    score: float = 1.0
 
 
 @dataclass(frozen=True)

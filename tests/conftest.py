@@ -13,6 +13,9 @@ import pytest
 from assistant.audio.files import read_file, write_wav
 from assistant.audio.format import STREAM_FORMAT
 
+# Real servers the tests start: Mosquitto, and a stand-in for Home Assistant's REST API.
+pytest_plugins = ["tests.integration.broker", "tests.integration.fake_homeassistant"]
+
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = Path(os.environ.get("ASSISTANT_TEST_AUDIO", REPO.parent / "shared" / "audio"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -25,6 +28,13 @@ def require(condition: bool, why: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must provide this: {why}")
     pytest.skip(why)
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                  ) -> None:
+    """Timers and other daemon state go to a fresh folder, never the developer's own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture(scope="session")

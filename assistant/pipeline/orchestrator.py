@@ -19,10 +19,12 @@ from assistant.events import (
     Event,
     InputEnded,
     ListenTimedOut,
+    MuteChanged,
     SpeechEnded,
     SpeechStarted,
     Stage,
     StageFailed,
+    StateChanged,
     WakeDetected,
 )
 from assistant.frontend.vad import (
@@ -38,6 +40,7 @@ from assistant.pipeline.workers import Worker
 
 log = logging.getLogger(__name__)
 RESUME_BACKLOG_MS = 3000
+MAX_PENDING_ANNOUNCEMENTS = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Orchestrator:
         self._frontend = Worker("frontend")
         self._vad = vad
         self._runner = runner
+        runner.on_speaking = self._track_state
         self._emit = emit
         # Enough for the pre-roll, and for the audio that arrives while an utterance that turns
         # out to hold no speech is transcribed (replayed when listening resumes).
@@ -83,6 +87,10 @@ class Orchestrator:
         self._listen_requested = False
         self.now_ms = 0
         self._wake_failures = 0
+        self._announcements: collections.deque[str] = collections.deque()
+        self._announcing = False
+        self._muted = False
+        self._state = "idle"
 
     @property
     def busy(self) -> bool:
@@ -92,7 +100,24 @@ class Orchestrator:
         """Push-to-talk: start a turn on the next chunk, as if the wake word had been heard."""
         self._listen_requested = True
 
+    def announce(self, text: str) -> None:
+        """Speak `text` outside a turn (a timer, an MQTT `say`) once no turn is running."""
+        if len(self._announcements) >= MAX_PENDING_ANNOUNCEMENTS:
+            dropped = self._announcements.popleft()
+            log.warning("too many announcements waiting; dropped %r", dropped)
+        self._announcements.append(text)
+
+    def set_muted(self, muted: bool) -> None:
+        """Muted: wake words and passive listening are ignored; a listen request still works."""
+        if muted != self._muted:
+            self._muted = muted
+            log.info("microphone %s", "muted" if muted else "unmuted")
+            self._emit(MuteChanged(at_ms=self.now_ms, muted=muted))
+
     async def run(self, audio: AsyncIterable[AudioChunk]) -> None:
+        # Where things start, so MQTT / Home Assistant show a state and a mute switch at once.
+        self._emit(StateChanged(at_ms=0, state=self._state))
+        self._emit(MuteChanged(at_ms=0, muted=self._muted))
         try:
             async for chunk in audio:
                 await self._step(chunk)
@@ -106,16 +131,51 @@ class Orchestrator:
         if self._turn_task is not None and self._turn_task.done():
             await self._finish_turn()
         hit, is_speech = await self._analyse(chunk)
-        if hit is not None:
+        if hit is not None and not self._muted:
             await self._open(hit.at_ms, source="wake_word", word=hit.word)
         elif self._listen_requested:
             self._listen_requested = False
             await self._open(chunk.start_ms, source="control", word="")
-        elif self._endpointer is None and not self.busy:
+        elif self._endpointer is None and not self.busy and not self._muted:
             self._maybe_open_passive(chunk.start_ms)
         self._recent.append((chunk, is_speech))
         if self._endpointer is not None:
             await self._feed(chunk, is_speech)
+        if self._announcements and self._endpointer is None and not self.busy:
+            await self._start_announcement(self._announcements.popleft())
+        self._track_state()
+
+    def _track_state(self) -> None:
+        if self._runner.speaking:
+            state = "speaking"
+        elif self.busy:
+            state = "thinking"
+        elif self._endpointer is not None:
+            state = "listening"
+        else:
+            state = "idle"
+        if state != self._state:
+            self._state = state
+            self._emit(StateChanged(at_ms=self.now_ms, state=state))
+
+    async def _start_announcement(self, text: str) -> None:
+        self._announcing = True
+        self._resume = None
+        self._turn_task = asyncio.create_task(self._announce(text), name="announcement")
+        if self._policy.wait_for_turns:
+            await asyncio.wait({self._turn_task})
+            await self._finish_turn()
+
+    async def _announce(self, text: str) -> bool:
+        try:
+            await self._runner.speak(None, text, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one bad announcement must not stop the daemon
+            log.exception("announcement failed")
+            self._emit(StageFailed(at_ms=self.now_ms, stage=Stage.TTS, code="internal",
+                                   message=f"{type(exc).__name__}: {exc}"))
+        return True
 
     async def _analyse(self, chunk: AudioChunk) -> tuple[WakeHit | None, bool]:
         """Wake word and voice activity for one chunk, in the front-end thread."""
@@ -167,6 +227,7 @@ class Orchestrator:
         self._endpointer = Endpointer(config, at_ms)
         self._listening_turn = self._turn_id
         self._utterance = []
+        self._track_state()
 
     async def _feed(self, chunk: AudioChunk, is_speech: bool) -> None:
         endpointer = self._endpointer
@@ -201,6 +262,7 @@ class Orchestrator:
         self._utterance = []
         self._resume = (turn_id, self._deadline_ms, at_ms)
         self._turn_task = asyncio.create_task(self._guarded(utterance), name=f"turn-{turn_id}")
+        self._track_state()
         if self._policy.wait_for_turns:
             await asyncio.wait({self._turn_task})
             await self._finish_turn()
@@ -219,6 +281,9 @@ class Orchestrator:
     async def _finish_turn(self) -> None:
         task, self._turn_task = self._turn_task, None
         resume, self._resume = self._resume, None
+        if self._announcing:
+            self._announcing = False
+            return  # no follow-up window after an announcement: nobody asked anything
         heard = task is None or task.cancelled() or task.result()
         if not heard and resume is not None and self._endpointer is None:
             await self._resume_listening(*resume)
@@ -244,6 +309,7 @@ class Orchestrator:
 
     async def _cancel_turn(self) -> None:
         task, self._turn_task, self._resume = self._turn_task, None, None
+        self._announcing = False
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})  # unlike `await task`, keeps our own cancellation intact
@@ -251,7 +317,11 @@ class Orchestrator:
     async def _input_ended(self) -> None:
         if self._endpointer is not None and self._endpointer.in_speech:
             await self._end_utterance(self.now_ms, "input_ended")
-        if self._turn_task is not None:
-            await asyncio.wait({self._turn_task})
-            await self._finish_turn()
+        while self._turn_task is not None or self._announcements:
+            if self._turn_task is None:
+                await self._start_announcement(self._announcements.popleft())
+            if self._turn_task is not None:
+                await asyncio.wait({self._turn_task})
+                await self._finish_turn()
+        self._track_state()
         self._emit(InputEnded(at_ms=self.now_ms))

@@ -55,6 +55,10 @@ class TurnRunner:
         self._emit = emit
         self._now_ms = stream_now_ms
         self.last_reply: str | None = None
+        self.speaking = False
+        """True from a reply's first audio until its playback ended."""
+        self.on_speaking: Callable[[], None] = lambda: None
+        """Called when `speaking` changes (the orchestrator reports the state)."""
 
     async def run(self, utterance: Utterance) -> bool:
         """False when the utterance held no speech (so the caller may keep listening).
@@ -94,22 +98,29 @@ class TurnRunner:
         ))
         if not transcript.is_speech:
             return None  # silence, noise or the wake word's own tail: not a command
+        context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
+                                 last_reply=self.last_reply)
         match = self._router.match(transcript.text)
         if match is None:
             self._emit(IntentNotMatched(at_ms=self._now_ms(), turn_id=turn_id,
                                         text=transcript.text))
-            return self._responses.not_understood
-        self._emit(IntentMatched(at_ms=self._now_ms(), turn_id=turn_id, intent=match.intent,
-                                 slots=match.slots, text=transcript.text))
-        context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
-                                 last_reply=self.last_reply)
+            if not self._router.has_fallback:
+                return self._responses.not_understood
+            action = self._router.fallback(transcript.text, context)
+            name = "conversation fallback"
+        else:
+            self._emit(IntentMatched(at_ms=self._now_ms(), turn_id=turn_id, intent=match.intent,
+                                     slots=match.slots, text=transcript.text, fuzzy=match.fuzzy,
+                                     score=match.score))
+            action = self._router.handle(match, context)
+            name = match.intent
         try:
-            result = await self._router.handle(match, context)
+            result = await action
         except AssistantError as exc:
             self._fail(turn_id, Stage.HANDLER, exc.code, exc.message)
             return self._responses.failed
         except Exception as exc:  # a handler bug is still a failure the user must hear about
-            log.exception("handler for %s crashed", match.intent)
+            log.exception("handler for %s crashed", name)
             self._fail(turn_id, Stage.HANDLER, "handler_crashed", f"{type(exc).__name__}: {exc}")
             return self._responses.failed
         return result.speech
@@ -121,7 +132,8 @@ class TurnRunner:
             async for voice, chunk in self._tts.synthesize(text):
                 self._sink.write(chunk)
                 if not started:
-                    started = True
+                    started = self.speaking = True
+                    self.on_speaking()
                     first_ms = None
                     if since_wall is not None:
                         first_ms = round((time.perf_counter() - since_wall) * 1000, 1)
@@ -140,6 +152,10 @@ class TurnRunner:
             stage = Stage.TTS if not started else Stage.PLAYBACK
             self._fail(turn_id, stage, exc.code, exc.message)
             return
+        finally:
+            if self.speaking:
+                self.speaking = False
+                self.on_speaking()
         self._emit(PlaybackFinished(at_ms=self._now_ms(), turn_id=turn_id))
 
     def _fail(self, turn_id: int | None, stage: Stage, code: str, message: str) -> None:

@@ -29,7 +29,12 @@ class Run:
 
     @property
     def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
+        """The turn's events; state changes are checked on their own (`states`)."""
+        return [e["type"] for e in self.events if e["type"] != "state_changed"]
+
+    @property
+    def states(self) -> list[str]:
+        return [e["state"] for e in self.of_type("state_changed")]
 
 
 def run_file(settings: Settings, input_wav: Path, tmp_path: Path, realtime: bool = False) -> Run:

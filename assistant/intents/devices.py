@@ -1,0 +1,102 @@
+"""The user's devices: names for matching, targets for commands, and the last state seen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hassil.expression import TextChunk
+from hassil.intents import SlotList, TextSlotList, TextSlotValue
+
+from assistant.config import DeviceSettings
+
+# Home Assistant slot values that mean "on" for a device type, to answer "is ... on/open/locked".
+ON_STATES = {"on", "open", "opening", "locked", "playing", "heat", "cool", "auto", "home"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command's slots asked for, before looking up devices."""
+
+    name: str | None = None
+    area: str | None = None
+    floor: str | None = None
+    domains: tuple[str, ...] = ()
+
+    def describe(self, plural: bool = False) -> str:
+        what = self.name or (self.domains[0].replace("_", " ") if self.domains else "device")
+        if plural and self.name is None:
+            what += "es" if what.endswith(("s", "ch", "sh")) else "s"
+        if self.name is None and self.area:
+            return f"{what} in the {self.area}"
+        if self.name is None and self.floor:
+            return f"{what} on the {self.floor}"
+        return what
+
+
+class DeviceRegistry:
+    def __init__(self, devices: Iterable[DeviceSettings]) -> None:
+        self.devices = list(devices)
+        self._states: dict[str, str] = {}
+
+    def slot_lists(self) -> dict[str, SlotList]:
+        """hassil lists {name}, {area} and {floor}, with the context Home Assistant gives them:
+        a name carries its domain, so "open the garage door" matches only a cover."""
+        names: list[tuple[str, str, dict[str, Any]]] = []
+        for device in self.devices:
+            for spoken in (device.name, *device.aliases):
+                names.append((spoken, device.name, {"domain": device.type}))
+        areas = sorted({d.area for d in self.devices if d.area})
+        floors = sorted({d.floor for d in self.devices if d.floor})
+        return {
+            "name": _text_list("name", names),
+            "area": _text_list("area", [(a, a, {}) for a in areas]),
+            "floor": _text_list("floor", [(f, f, {}) for f in floors]),
+        }
+
+    def find(self, target: Target) -> list[DeviceSettings]:
+        found = []
+        for device in self.devices:
+            if target.name is not None and device.name.casefold() != target.name.casefold():
+                continue
+            if target.area is not None and target.name is None and not _same(device.area,
+                                                                              target.area):
+                continue
+            if target.floor is not None and not _same(device.floor, target.floor):
+                continue
+            if target.domains and device.type not in target.domains:
+                continue
+            found.append(device)
+        return found
+
+    def record_state(self, device: DeviceSettings, payload: str) -> None:
+        self._states[device.name] = payload
+
+    def state(self, device: DeviceSettings) -> str | None:
+        return self._states.get(device.name)
+
+    def is_on(self, device: DeviceSettings) -> bool | None:
+        """None when no state was seen yet."""
+        raw = self.state(device)
+        if raw is None:
+            return None
+        on = (device.state_on or device.payload_on).casefold()
+        off = (device.state_off or device.payload_off).casefold()
+        value = raw.strip().casefold()
+        if value == on:
+            return True
+        if value == off:
+            return False
+        return value in ON_STATES
+
+
+def _same(a: str | None, b: str) -> bool:
+    return a is not None and a.casefold() == b.casefold()
+
+
+def _text_list(name: str, values: list[tuple[str, str, dict[str, Any]]]) -> TextSlotList:
+    return TextSlotList(name=name, values=[
+        TextSlotValue(TextChunk(spoken), value, context=context or None)
+        for spoken, value, context in values
+    ])
