@@ -211,9 +211,16 @@ class DeviceSettings(_Section):
         return self.entity_id is None
 
 
-# Programs that would run arbitrary command strings: never allowed, or the allowlist means nothing.
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox",
-                    "env", "sudo", "su", "doas", "xargs", "eval", "exec"})
+SECRET_KEYS = frozenset({"password", "token"})
+# Programs that run other programs or code from their arguments: allowing one would make the
+# allowlist mean nothing. Checked on the resolved path, so a symlink cannot hide a shell.
+SHELLS = frozenset({
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox", "env", "sudo",
+    "su", "doas", "xargs", "eval", "exec", "timeout", "nice", "nohup", "setsid", "stdbuf",
+    "ssh", "systemd-run", "flock", "chroot", "unshare", "nsenter", "strace", "ltrace", "time",
+    "watch", "script", "expect", "runuser", "pkexec", "find", "awk", "gawk", "mawk", "perl",
+    "python", "python3", "ruby", "node", "php", "lua", "tclsh", "osascript", "make",
+})
 
 
 class ShellSettings(_Section):
@@ -226,7 +233,9 @@ class ShellSettings(_Section):
         for entry in self.allow:
             if not entry.is_absolute():
                 raise ValueError(f"{entry}: give the program's absolute path")
-            if entry.name in SHELLS:
+            names = {entry.name, entry.resolve().name}
+            if any(name in SHELLS or re.fullmatch(r"python[\d.]*|perl[\d.]*", name)
+                   for name in names):
                 raise ValueError(f"{entry}: a shell or command runner cannot be allowed; "
                                  "allow the program it would run instead")
         return self
@@ -372,8 +381,17 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
             allowed = _allowed_keys(loc[:-1])
             lines.append(f"  {where}{key}: unknown key. Allowed here: {', '.join(allowed)}.")
             continue
+        message = err["msg"].removeprefix("Value error, ")
+        if not key:  # a check across sections (devices and their links)
+            lines.append(f"  {message}.")
+            continue
         value = err.get("input")
-        lines.append(f"  {where}{key} = {value!r}: {err['msg']}.")
+        if any(str(part) in SECRET_KEYS for part in loc):
+            value = "***"  # never echo a password or token into logs
+        if err["type"] == "value_error" and isinstance(value, dict | list):
+            lines.append(f"  {where}{key}: {message}.")  # the whole section says nothing
+            continue
+        lines.append(f"  {where}{key} = {value!r}: {message}.")
     lines.append("See config/default.yaml for every key, its meaning and allowed values.")
     return "\n".join(lines)
 

@@ -88,6 +88,9 @@ class Replied(Event):
     text: str = ""
     first_audio_ms: float | None = None
     voice: str = ""
+    success: bool = True
+    """False when the reply says something was not done: a failure, a command only queued,
+    not understood."""
 
 
 @dataclass(frozen=True)

@@ -217,8 +217,7 @@ class TimerService:
             except Exception:  # a failed announcement must not stop the other timers
                 log.exception("cannot announce timer %s", timer.id)
         if done:
-            # Forgotten only after announcing: a crash in between repeats the announcement
-            # rather than losing it.
+            # Forgotten only once handed to the announcer (which queues it behind any turn).
             self.cancel(t.id for t in done)
 
     # -- persistence

@@ -77,6 +77,8 @@ class _Outgoing:
     retain: bool
     done: asyncio.Future[bool] | None = None
     """Resolved True once the broker has it, False when it is (still) queued or dropped."""
+    event: bool = False
+    """The assistant's own event (dropped first when the outbox is full), not a command."""
 
     def resolve(self, sent: bool) -> None:
         if self.done is not None and not self.done.done():
@@ -136,8 +138,8 @@ class MqttLink:
 
     def publish_nowait(self, topic: str, payload: str, *, qos: int = 0, retain: bool = False
                        ) -> None:
-        """Queue a message from sync code (event loop thread only); sent by run()."""
-        self._enqueue(_Outgoing(topic, payload, qos, retain))
+        """Queue an event from sync code (event loop thread only); sent by run()."""
+        self._enqueue(_Outgoing(topic, payload, qos, retain, event=True))
 
     def emit(self, event: Event) -> None:
         """EventBus output: publish the events that have a topic. Never raises, never blocks."""
@@ -207,8 +209,6 @@ class MqttLink:
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         prefix = self._prefix
-        await _publish(client, _Outgoing(f"{prefix}available", "online", 1, True))
-        _raise_if_cancelled()
         if self._settings.discovery:
             for topic, config in discovery_messages(self._settings.discovery_prefix, prefix,
                                                     self._site, package_version()):
@@ -220,6 +220,9 @@ class MqttLink:
             _raise_if_cancelled()
         topics = [f"{prefix}{name}" for name in COMMANDS] + list(self._watches)
         await client.subscribe([(topic, 1) for topic in topics], timeout=SEND_TIMEOUT_S)
+        _raise_if_cancelled()
+        # Last: "online" means commands are heard from now on.
+        await _publish(client, _Outgoing(f"{prefix}available", "online", 1, True))
         _raise_if_cancelled()
         if self._dropped:
             self._report_drops()
@@ -277,8 +280,16 @@ class MqttLink:
             self._on_command(name, "")
 
     def _enqueue(self, item: _Outgoing) -> None:
+        if item.event and item.retain:  # only the latest state matters: replace a queued one
+            stale = [queued for queued in self._outbox
+                     if queued.event and queued.topic == item.topic]
+            for queued in stale:
+                self._outbox.remove(queued)
         if len(self._outbox) == self._outbox.maxlen:
-            self._outbox.popleft().resolve(False)
+            # Events go first: a command the user was told would be sent must survive chatter.
+            victim = next((queued for queued in self._outbox if queued.event), self._outbox[0])
+            self._outbox.remove(victim)
+            victim.resolve(False)
             self._dropped += 1
             if time.monotonic() - self._drop_warned_at >= WARN_EVERY_S:
                 self._report_drops()
@@ -286,8 +297,8 @@ class MqttLink:
         self._wake.set()
 
     def _report_drops(self) -> None:
-        log.warning("MQTT outbox full (%d messages): dropped the %d oldest", self._outbox.maxlen,
-                    self._dropped)
+        log.warning("MQTT outbox full (%d messages): dropped the %d oldest (events before "
+                    "commands)", self._outbox.maxlen, self._dropped)
         self._dropped = 0
         self._drop_warned_at = time.monotonic()
 

@@ -33,11 +33,14 @@ class CustomIntents:
     """hassil's part of every file, merged: intents, lists, expansion_rules."""
     specs: dict[str, CustomIntent]
     """What each intent does."""
+    sources: dict[str, Path]
+    """The file each intent comes from, for error messages."""
 
 
 def load_custom_intents(paths: list[Path]) -> CustomIntents:
     templates: dict[str, Any] = {"intents": {}, "lists": {}, "expansion_rules": {}}
     specs: dict[str, CustomIntent] = {}
+    sources: dict[str, Path] = {}
     for path in paths:
         data = _read(path)
         for key in ("lists", "expansion_rules"):
@@ -47,8 +50,9 @@ def load_custom_intents(paths: list[Path]) -> CustomIntents:
                 raise ConfigError(f"{path}: intent {name} is defined twice (also in another "
                                   "intents file)")
             specs[name] = _spec(path, name, intent)
+            sources[name] = path
             templates["intents"][name] = {"data": intent.get("data")}
-    return CustomIntents(templates, specs)
+    return CustomIntents(templates, specs, sources)
 
 
 def _read(path: Path) -> dict[str, Any]:

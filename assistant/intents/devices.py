@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +12,11 @@ from hassil.intents import SlotList, TextSlotList, TextSlotValue
 
 from assistant.config import DeviceSettings
 
-# Home Assistant slot values that mean "on" for a device type, to answer "is ... on/open/locked".
-ON_STATES = {"on", "open", "opening", "locked", "playing", "heat", "cool", "auto", "home"}
+# State words (Home Assistant's, and what MQTT devices commonly send) that mean on / off.
+ON_STATES = {"on", "open", "opening", "locked", "playing", "heat", "cool", "auto", "home",
+             "true", "1"}
+OFF_STATES = {"off", "closed", "closing", "unlocked", "paused", "idle", "standby", "not_home",
+              "away", "false", "0"}
 
 
 @dataclass(frozen=True)
@@ -77,18 +81,37 @@ class DeviceRegistry:
         return self._states.get(device.name)
 
     def is_on(self, device: DeviceSettings) -> bool | None:
-        """None when no state was seen yet."""
+        """None when no state was seen yet, or the last one means neither on nor off."""
         raw = self.state(device)
         if raw is None:
             return None
-        on = (device.state_on or device.payload_on).casefold()
-        off = (device.state_off or device.payload_off).casefold()
-        value = raw.strip().casefold()
-        if value == on:
+        value = _state_value(raw).casefold()
+        if value == (device.state_on or device.payload_on).casefold() or value in ON_STATES:
             return True
-        if value == off:
+        if value == (device.state_off or device.payload_off).casefold() or value in OFF_STATES:
             return False
-        return value in ON_STATES
+        return None
+
+
+def state_word(device: DeviceSettings, on: bool) -> str:
+    words = {"cover": ("open", "closed"), "lock": ("locked", "unlocked"),
+             "media_player": ("playing", "off")}
+    yes, no = words.get(device.type, ("on", "off"))
+    return yes if on else no
+
+
+def _state_value(raw: str) -> str:
+    """The state in a payload: plain text, or JSON with a "state" key (zigbee2mqtt, Tasmota)."""
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        for key in ("state", "State", "POWER", "value"):
+            if isinstance(data, dict) and isinstance(data.get(key), str | int | bool):
+                return str(data[key])
+    return text
 
 
 def _same(a: str | None, b: str) -> bool:

@@ -59,7 +59,9 @@ class Corrector:
                         candidates.append((score, start, start + width, phrase))
         taken: set[int] = set()
         chosen: list[tuple[int, int, str]] = []
-        for score, start, end, phrase in sorted(candidates, reverse=True):
+        # Longest names first: "loving room lap" is the living room lamp, not the living room.
+        for score, start, end, phrase in sorted(candidates, key=lambda c: (len(c[3]), c[0]),
+                                                reverse=True):
             span = set(range(start, end))
             if span & taken:
                 continue

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import yaml
 from hassil import Intents, recognize_best
+from hassil.expression import Expression, Group, ListReference, RuleReference, Sentence
 from hassil.intents import SlotList
 from home_assistant_intents import get_intents
 
@@ -49,11 +51,13 @@ class IntentMatcher:
         self._config = config
         data = _load(config)
         self._intents = _parse(data)
+        _check_lists(self._intents, set(config.slot_lists))
         self._context = {"area": config.area} if config.area else None
         self._corrector = None
         if config.fuzzy_threshold is not None:
             self._corrector = Corrector(data, config.slot_lists, config.fuzzy_threshold)
-        self.match("what time is it")  # hassil builds its indexes on first use: not in a turn
+        for warm_up in ("what time is it", "turn on the kitchen lights"):
+            self.match(warm_up)  # hassil builds its indexes on first use: not in a turn
 
     @property
     def intent_names(self) -> list[str]:
@@ -105,6 +109,11 @@ def _load(config: MatcherConfig) -> dict[str, Any]:
     merged["skip_words"] = sorted({*ha.get("skip_words", []), *config.skip_words})
     own = yaml.safe_load(
         resources.files("assistant.data.intents").joinpath("builtin.yaml").read_text("utf-8"))
+    taken = {*merged.get("lists", {}), *config.slot_lists}
+    clash = sorted(taken & set(config.custom.get("lists") or {}))
+    if clash:
+        raise IntentError(f"the list name(s) {', '.join(clash)} are built in (Home Assistant's "
+                          "sentences or your devices use them); rename your list")
     for source in (own, config.custom):
         merged["lists"] = {**merged.get("lists", {}), **(source.get("lists") or {})}
         merged["expansion_rules"] = {**merged.get("expansion_rules", {}),
@@ -118,6 +127,37 @@ def _load(config: MatcherConfig) -> dict[str, Any]:
             else:
                 merged["intents"][name] = intent
     return merged
+
+
+def _check_lists(intents: Intents, provided: set[str]) -> None:
+    """A sentence naming a list nobody defines would fail at match time, inside a turn."""
+    known = provided | set(intents.slot_lists)
+    for name, intent in intents.intents.items():
+        for block in intent.data:
+            try:
+                sentences = block.sentences  # hassil parses them on first use
+            except Exception as exc:  # hassil raises several parse error types
+                raise IntentError(f"intent {name}: cannot parse a sentence: {exc}") from exc
+            for sentence in sentences:
+                for ref in _list_refs(sentence.expression, intents.expansion_rules, set()):
+                    if ref not in known:
+                        raise IntentError(
+                            f"intent {name}: the sentence {sentence.text!r} uses the list "
+                            f"{{{ref}}}, which is not defined; add it under `lists:` in the "
+                            "intents file (values, a range, or wildcard: true)")
+
+
+def _list_refs(expr: Expression, rules: dict[str, Sentence], seen: set[str]) -> Iterator[str]:
+    if isinstance(expr, ListReference):
+        if not expr.is_inline_range:
+            yield expr.list_name
+    elif isinstance(expr, RuleReference):
+        if expr.rule_name in rules and expr.rule_name not in seen:
+            seen.add(expr.rule_name)
+            yield from _list_refs(rules[expr.rule_name].expression, rules, seen)
+    elif isinstance(expr, Group):
+        for item in expr.items:
+            yield from _list_refs(item, rules, seen)
 
 
 def _parse(data: dict[str, Any]) -> Intents:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import IntentError
+from assistant.errors import ConfigError, IntentError
 from assistant.integrations.homeassistant import HomeAssistantClient
+from assistant.intents.actions import CustomIntent, HomeAssistantAction
 from assistant.intents.custom import load_custom_intents
 from assistant.intents.devices import DeviceRegistry
 from assistant.intents.handlers.actions import ActionHandler
@@ -52,21 +54,30 @@ class Router:
         ha_intents = tuple(handlers)
         custom = load_custom_intents(settings.intents.files)
         for name, spec in custom.specs.items():
-            handlers[name] = ActionHandler(
-                name, spec, publisher=services.publisher, homeassistant=services.homeassistant,
-                shell=settings.shell, responses=settings.responses,
-                language=settings.intents.language)
-        matcher = IntentMatcher(MatcherConfig(
-            language=settings.intents.language,
-            skip_words=[*settings.intents.skip_words, *_spoken_wake_words(settings)],
-            ha_intents=ha_intents, slot_lists=services.registry.slot_lists(),
-            custom=custom.templates, area=settings.site.area,
-            fuzzy_threshold=settings.intents.fuzzy_threshold,
-        ))
+            if name in handlers:
+                raise ConfigError(f"{custom.sources[name]}: {name} is a built-in intent; give "
+                                  "your intent a name of its own")
+            try:
+                handlers[name] = ActionHandler(
+                    name, spec, publisher=services.publisher,
+                    homeassistant=services.homeassistant, shell=settings.shell,
+                    responses=settings.responses, language=settings.intents.language)
+            except IntentError as exc:
+                raise ConfigError(f"{custom.sources[name]}: {exc.message}") from exc
+        try:
+            matcher = _matcher(settings, services, ha_intents, custom.templates)
+        except IntentError as exc:
+            files = ", ".join(str(path) for path in settings.intents.files)
+            raise ConfigError(f"{files}: {exc.message}" if files else exc.message) from exc
         fallback = None
         ha = settings.homeassistant
         if ha is not None and ha.conversation_fallback and services.homeassistant is not None:
-            fallback = _Conversation(services.homeassistant, settings.intents.language)
+            converse = CustomIntent(action=HomeAssistantAction(type="homeassistant",
+                                                               conversation=True))
+            fallback = ActionHandler(
+                "HomeAssistantConversation", converse, publisher=None,
+                homeassistant=services.homeassistant, shell=settings.shell,
+                responses=settings.responses, language=settings.intents.language)
         return cls(matcher, handlers, fallback)
 
     def match(self, text: str) -> IntentMatch | None:
@@ -86,6 +97,16 @@ class Router:
                                            context)
 
 
+def _matcher(settings: Settings, services: Services, ha_intents: tuple[str, ...],
+             custom: dict[str, Any]) -> IntentMatcher:
+    return IntentMatcher(MatcherConfig(
+        language=settings.intents.language,
+        skip_words=[*settings.intents.skip_words, *_spoken_wake_words(settings)],
+        ha_intents=ha_intents, slot_lists=services.registry.slot_lists(), custom=custom,
+        area=settings.site.area, fuzzy_threshold=settings.intents.fuzzy_threshold,
+    ))
+
+
 def _spoken_wake_words(settings: Settings) -> list[str]:
     """Whisper sometimes keeps the wake word ("Okay Nabu, turn on ..."): not part of a command."""
     spoken = []
@@ -95,15 +116,3 @@ def _spoken_wake_words(settings: Settings) -> list[str]:
         if phrase.startswith("okay "):
             spoken.append("ok " + phrase.removeprefix("okay "))
     return spoken
-
-
-class _Conversation:
-    def __init__(self, client: HomeAssistantClient, language: str) -> None:
-        self._client = client
-        self._language = language
-        self._conversation_id: str | None = None
-
-    async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
-        reply = await self._client.converse(match.text, self._language, self._conversation_id)
-        self._conversation_id = reply.conversation_id
-        return HandlerResult(reply.speech)

@@ -131,25 +131,37 @@ class Orchestrator:
         if self._turn_task is not None and self._turn_task.done():
             await self._finish_turn()
         hit, is_speech = await self._analyse(chunk)
+        if self._turn_task is not None and self._turn_task.done():
+            await self._finish_turn()  # it ended while the front end was busy
         if hit is not None and not self._muted:
             await self._open(hit.at_ms, source="wake_word", word=hit.word)
         elif self._listen_requested:
             self._listen_requested = False
             await self._open(chunk.start_ms, source="control", word="")
+        elif self._announcements and not self.busy and self._idle_listening():
+            # Before passive listening reopens: in always-listening mode it always would.
+            self._endpointer = None
+            await self._start_announcement(self._announcements.popleft())
         elif self._endpointer is None and not self.busy and not self._muted:
             self._maybe_open_passive(chunk.start_ms)
         self._recent.append((chunk, is_speech))
         if self._endpointer is not None:
             await self._feed(chunk, is_speech)
-        if self._announcements and self._endpointer is None and not self.busy:
-            await self._start_announcement(self._announcements.popleft())
         self._track_state()
+
+    def _idle_listening(self) -> bool:
+        """Not listening, or only passively listening with no speech heard yet."""
+        endpointer = self._endpointer
+        if endpointer is None:
+            return True
+        passive = self._policy.mode == "always_listening" and self._deadline_ms is None
+        return passive and endpointer.speech_start_ms is None
 
     def _track_state(self) -> None:
         if self._runner.speaking:
             state = "speaking"
-        elif self.busy:
-            state = "thinking"
+        elif self.busy:  # after the reply, until the turn is wrapped up, it is still speaking
+            state = "speaking" if self._state == "speaking" else "thinking"
         elif self._endpointer is not None:
             state = "listening"
         else:

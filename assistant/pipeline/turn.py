@@ -69,28 +69,30 @@ class TurnRunner:
         try:
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    reply = await self._understand(utterance)
+                    answer = await self._understand(utterance)
             except TimeoutError:
                 self._fail(turn_id, Stage.TURN, "turn_timeout",
                            f"no answer within {self._timeout_s:g} s (conversation.turn_timeout_s)")
-                reply = self._responses.failed
-            if reply is None:
+                answer = (self._responses.failed, False)
+            if answer is None:
                 return False
+            reply, success = answer
             if reply:
-                await self.speak(turn_id, reply, utterance.ended_wall)
+                await self.speak(turn_id, reply, utterance.ended_wall, success)
             return True
         except asyncio.CancelledError:
             self._emit(TurnCancelled(at_ms=self._now_ms(), turn_id=turn_id, reason="interrupted"))
             raise
 
-    async def _understand(self, utterance: Utterance) -> str | None:
-        """What to say ("" for nothing); None when there was no speech at all."""
+    async def _understand(self, utterance: Utterance) -> tuple[str, bool] | None:
+        """What to say ("" for nothing) and whether it was done; None when there was no speech
+        at all."""
         turn_id = utterance.turn_id
         try:
             transcript = await self._asr.transcribe(utterance.pcm)
         except AssistantError as exc:
             self._fail(turn_id, Stage.ASR, exc.code, exc.message)
-            return self._responses.failed
+            return self._responses.failed, False
         latency_ms = (time.perf_counter() - utterance.ended_wall) * 1000
         self._emit(Transcribed(
             at_ms=self._now_ms(), turn_id=turn_id, text=transcript.text,
@@ -100,12 +102,17 @@ class TurnRunner:
             return None  # silence, noise or the wake word's own tail: not a command
         context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
                                  last_reply=self.last_reply)
-        match = self._router.match(transcript.text)
+        try:
+            match = self._router.match(transcript.text)
+        except Exception as exc:  # a broken template must not leave the user without an answer
+            log.exception("matching %r failed", transcript.text)
+            self._fail(turn_id, Stage.INTENT, "match_failed", f"{type(exc).__name__}: {exc}")
+            return self._responses.failed, False
         if match is None:
             self._emit(IntentNotMatched(at_ms=self._now_ms(), turn_id=turn_id,
                                         text=transcript.text))
             if not self._router.has_fallback:
-                return self._responses.not_understood
+                return self._responses.not_understood, False
             action = self._router.fallback(transcript.text, context)
             name = "conversation fallback"
         else:
@@ -118,14 +125,15 @@ class TurnRunner:
             result = await action
         except AssistantError as exc:
             self._fail(turn_id, Stage.HANDLER, exc.code, exc.message)
-            return self._responses.failed
+            return self._responses.failed, False
         except Exception as exc:  # a handler bug is still a failure the user must hear about
             log.exception("handler for %s crashed", name)
             self._fail(turn_id, Stage.HANDLER, "handler_crashed", f"{type(exc).__name__}: {exc}")
-            return self._responses.failed
-        return result.speech
+            return self._responses.failed, False
+        return result.speech, result.success
 
-    async def speak(self, turn_id: int | None, text: str, since_wall: float | None) -> None:
+    async def speak(self, turn_id: int | None, text: str, since_wall: float | None,
+                    success: bool = True) -> None:
         """Synthesize sentence by sentence and play each chunk as soon as it exists."""
         started = False
         try:
@@ -139,7 +147,8 @@ class TurnRunner:
                         first_ms = round((time.perf_counter() - since_wall) * 1000, 1)
                     self.last_reply = text
                     self._emit(Replied(at_ms=self._now_ms(), turn_id=turn_id, text=text,
-                                       first_audio_ms=first_ms, voice=voice))
+                                       first_audio_ms=first_ms, voice=voice,
+                                       success=success))
             await self._sink.drain()
         except asyncio.CancelledError:
             self._sink.interrupt()

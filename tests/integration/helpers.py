@@ -29,8 +29,9 @@ class Run:
 
     @property
     def types(self) -> list[str]:
-        """The turn's events; state changes are checked on their own (`states`)."""
-        return [e["type"] for e in self.events if e["type"] != "state_changed"]
+        """The turns' events; state and mute changes are checked on their own (`states`)."""
+        return [e["type"] for e in self.events
+                if e["type"] not in ("state_changed", "mute_changed")]
 
     @property
     def states(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -63,8 +64,10 @@ def test_spoken_command_publishes_and_says_it_was_done(
     assert run.of_type("replied")[0]["text"] == "Turned on the living room lamp."
     heard = transcribe_file(run.reply_wav).lower()
     assert "turn" in heard and "living room" in heard, heard  # tiny.en: "turn on", "lap"
-    assert seen.payloads(f"{PREFIX}state")[:3] == ["listening", "thinking", "speaking"]
-    assert run.states[-1] == "idle"
+    # A level, not a stream: a repeat (at-least-once delivery at shutdown) changes nothing.
+    states = [state for state, _ in itertools.groupby(seen.payloads(f"{PREFIX}state"))]
+    assert states == ["idle", "listening", "thinking", "speaking", "idle"]
+    assert run.states == ["idle", "listening", "thinking", "speaking", "idle"]
 
 
 def test_state_question_is_answered_from_the_broker(
@@ -74,7 +77,7 @@ def test_state_question_is_answered_from_the_broker(
         device.publish(LAMP_STATE, "OFF", retain=True)  # what the lamp itself reports
     wav = build_input(500, audio_dir / NABU, 400, speak("Is the living room lamp on?"), 1500)
     run = run_file(Settings.model_validate(home_config(broker, tmp_path)), wav, tmp_path)
-    assert [m["intent"] for m in run.of_type("intent_matched")] == ["HassGetState"]
+    assert [m["intent"] for m in run.of_type("intent_matched")] == ["HassGetState"], run.of_type("transcribed")
     assert run.of_type("replied")[0]["text"] == "No, the living room lamp is off."
 
 
@@ -172,6 +175,7 @@ def test_broker_restart_and_say(
         replied = daemon.wait_event(lambda e: e["type"] == "replied" and e["turn_id"])
         heard = [e["text"] for e in daemon.read_events() if e["type"] == "transcribed"]
         assert replied["text"] == Settings().responses.queued, heard  # not a false "done"
+        assert replied["success"] is False
         assert seen.payloads(KITCHEN_SET) == []
         broker.start()
         assert seen.wait_for(KITCHEN_SET, timeout=20) == "ON"  # sent on reconnect by itself
@@ -212,3 +216,32 @@ def test_running_timer_survives_a_restart(
     texts = [e["text"] for e in again.of_type("replied")]
     assert len(texts) == 1 and "6 second timer" in texts[0], texts
     assert json.loads((tmp_path / "timers.json").read_text())["timers"] == []
+
+
+def test_mute_ignores_the_wake_word_but_not_a_listen_request(
+    broker: Broker, audio_dir: Path, tmp_path: Path,
+    daemon_factory: Callable[[dict[str, Any]], StdinDaemon],
+) -> None:
+    wake = silence(300) + read_file(audio_dir / NABU) + silence(1200)
+    ask = speak("What time is it?") + silence(1500)
+    with Collector(broker, [f"{PREFIX}available", f"{PREFIX}mute/state"]) as seen:
+        daemon = daemon_factory(home_config(broker, tmp_path))
+        seen.wait_for(f"{PREFIX}available", timeout=60, payload="online")
+        seen.publish(f"{PREFIX}mute", "")
+        assert seen.wait_for(f"{PREFIX}mute/state", payload="ON") == "ON"
+        daemon.say(wake)
+        time.sleep(len(wake) / 32000 + 1.0)  # the wake word has been heard (and ignored)
+        seen.publish(f"{PREFIX}listen", "")  # a button press still starts a turn
+        daemon.wait_event(lambda e: e["type"] == "wake_detected")
+        daemon.say(ask)
+        daemon.wait_event(lambda e: e["type"] == "playback_finished")
+        seen.publish(f"{PREFIX}mute/set", "OFF")
+        assert seen.wait_for(f"{PREFIX}mute/state", payload="OFF") == "OFF"
+        daemon.say(wake + ask)
+        daemon.wait_event(lambda e: e["type"] == "wake_detected" and e["source"] == "wake_word")
+        code, err = daemon.close()
+    assert code == 0, err
+    wakes = [e["source"] for e in daemon.read_events() if e["type"] == "wake_detected"]
+    assert wakes == ["control", "wake_word"]
+    intents = [e["intent"] for e in daemon.read_events() if e["type"] == "intent_matched"]
+    assert intents == ["HassGetCurrentTime", "HassGetCurrentTime"]

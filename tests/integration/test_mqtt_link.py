@@ -115,6 +115,27 @@ async def test_outbox_keeps_the_newest(broker: Broker, caplog: pytest.LogCapture
 
 
 @in_loop
+async def test_queued_command_survives_event_chatter(broker: Broker) -> None:
+    """Turns go on while the broker is away; their events must not push out the command the
+    user was told would be sent, and retained states keep only their latest value."""
+    link = new_link(broker, queue_size=4)
+    with Collector(broker, ["home/#", f"{PREFIX}state"], client_id="sub-chatter",
+                   clean=False) as sub:
+        broker.stop()
+        async with running(link, connect=False):
+            assert await link.publish("home/light/set", "ON") is False
+            for turn in range(1, 30):
+                for state in ("listening", "thinking", "speaking", "idle"):
+                    link.emit(StateChanged(at_ms=turn, state=state))
+                link.emit(Transcribed(at_ms=turn, turn_id=turn, text=f"command {turn}"))
+            broker.start()
+            await in_thread(sub, "home/light/set", "ON")
+            await in_thread(sub, f"{PREFIX}state", "idle")
+        # Once live; once more, retained, if the subscriber re-subscribed after it arrived.
+        assert set(sub.payloads(f"{PREFIX}state")) == {"idle"}
+
+
+@in_loop
 async def test_commands(broker: Broker, caplog: pytest.LogCaptureFixture) -> None:
     calls: list[tuple[str, str]] = []
     link = new_link(broker, calls)

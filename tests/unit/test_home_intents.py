@@ -87,6 +87,8 @@ def test_fuzzy_corrects_near_miss_names_and_says_so() -> None:
     assert match is not None and match.fuzzy and 0.85 <= match.score < 1
     assert match.slots == {"name": "kitchen lights"}
     assert router.match("Tell me a story about dragons.") is None
+    lamp = router.match("Is the loving room lap on?")  # two slips: the longer name wins
+    assert lamp is not None and lamp.slots["name"] == "living room lamp"
     strict, _ = make(intents={"fuzzy_threshold": None})
     assert strict.match("Turn on the kitchen lites.") is None
 
