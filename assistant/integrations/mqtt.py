@@ -19,7 +19,6 @@ from typing import Any
 
 import aiomqtt
 
-from assistant.config import MqttSettings, SiteSettings, mqtt_prefix, site_id
 from assistant.events import (
     Event,
     IntentMatched,
@@ -32,6 +31,7 @@ from assistant.events import (
     WakeDetected,
     to_json,
 )
+from assistant.home_config import MqttSettings, SiteSettings, mqtt_prefix, site_id
 from assistant.integrations.discovery import discovery_messages, package_version
 
 log = logging.getLogger(__name__)

@@ -91,3 +91,32 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "asr.device = 'tpu'" in err and "Traceback" not in err
+
+
+def test_unknown_key_in_optional_and_list_sections_lists_what_is_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt:\n  host: x\n  prot: 1883\n"
+                           "devices:\n  - {name: a, type: light, command_topic: x, colour: red}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = info.value.message
+    assert "line 3: mqtt.prot: unknown key. Allowed here: ca_file" in message
+    assert "devices.0.colour: unknown key. Allowed here: aliases" in message
+
+
+def test_secrets_are_never_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt:\n  host: x\n  password: hunter2\n"
+                           "homeassistant:\n  url: ftp://ha\n  token: s3cret-token\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = info.value.message
+    assert "password given without username" in message and "homeassistant.url" in message
+    assert "hunter2" not in message and "s3cret-token" not in message
+
+
+def test_shell_allowlist_refuses_shells_even_behind_a_symlink(tmp_path: Path) -> None:
+    disguised = tmp_path / "harmless"
+    disguised.symlink_to("/bin/bash")
+    with pytest.raises(ConfigError, match="cannot be allowed"):
+        load_settings(write(tmp_path, f"shell:\n  allow: [{disguised}]\n"))
+    with pytest.raises(ConfigError, match="absolute path"):
+        load_settings(write(tmp_path, "shell:\n  allow: [notify-send]\n"))

@@ -183,3 +183,46 @@ def test_user_intent_matches_and_acts(tmp_path: Path) -> None:
     router, _ = make(broker, intents={"files": [str(mine)]})
     assert say(router, "Feed the small fish.") == ("Fed the small fish.", True)
     assert broker.sent == [("fish/small/feed", "1")]
+
+
+def test_media_and_temperature_commands_only_reach_devices_that_take_them() -> None:
+    broker = Recorder()
+    router, _ = make(broker)
+    assert say(router, "Pause") == ("Paused the tv.", True)  # not the lamp in the same room
+    assert say(router, "Set the temperature to 20 degrees")[1]
+    assert broker.sent == [("tv/cmd", "PAUSE"), ("t/set", "20")]
+
+
+def test_area_setting_skips_devices_without_that_topic_and_sends_nothing_if_none_can() -> None:
+    broker = Recorder()
+    router, _ = make(broker)
+    assert say(router, "Set the lights in the kitchen to 20%")[1]
+    assert broker.sent == [("k/brightness", "51")]  # the spots have no brightness topic
+    broker.sent.clear()
+    speech, ok = say(router, "Set the reading lamp to 20%")
+    assert not ok and "can't do that" in speech and broker.sent == []
+
+
+def test_any_and_unknown_state_questions() -> None:
+    router, registry = make(Recorder())
+    by_name = {d.name: d for d in registry.devices}
+    registry.record_state(by_name["kitchen lights"], "OFF")
+    registry.record_state(by_name["kitchen spots"], '{"state": "ON", "brightness": 90}')
+    assert say(router, "Are any lights on in the kitchen?")[0] == "Yes, the kitchen spots is on."
+    registry.record_state(by_name["kitchen spots"], "OFF")
+    assert say(router, "Are any lights on in the kitchen?")[0] == \
+        "No, none of the lights in the kitchen are on."
+    registry.record_state(by_name["garage door"], "jammed")
+    speech, ok = say(router, "Is the garage door open?")
+    assert not ok and "jammed" in speech
+
+
+def test_optimistic_state_only_when_the_command_was_sent() -> None:
+    offline = Recorder(connected=False)
+    router, registry = make(offline)
+    say(router, "Turn on the kitchen lights")
+    assert registry.state(registry.devices[0]) is None
+    online = Recorder()
+    router, registry = make(online)
+    say(router, "Turn on the kitchen lights")
+    assert say(router, "Is the kitchen lights on?")[0] == "Yes, the kitchen lights is on."
