@@ -40,7 +40,9 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, root: Path, binary: str = MOSQUITTO, port: int | None = None) -> None:
+    def __init__(self, root: Path, binary: str = MOSQUITTO, port: int | None = None,
+                 users: dict[str, str] | None = None) -> None:
+        """`users`: name -> password; then anonymous clients are refused."""
         self.root = root
         self.binary = binary
         self.port = port or free_port()
@@ -50,9 +52,19 @@ class Broker:
         self._output: IO[bytes] | None = None
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "mosquitto.conf"
+        auth = "allow_anonymous true\n"
+        if users:
+            passwords = root / "passwords"
+            passwords.write_text("".join(f"{name}:{pw}\n" for name, pw in users.items()))
+            passwords.chmod(0o600)
+            tool = shutil.which("mosquitto_passwd")
+            require(tool is not None, "mosquitto_passwd is not installed (package mosquitto)")
+            assert tool is not None
+            subprocess.run([tool, "-U", str(passwords)], check=True, capture_output=True)
+            auth = f"allow_anonymous false\npassword_file {passwords}\n"
         self.config.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            + auth +
             "persistence true\n"
             f"persistence_location {root}/\n"
             f"log_dest file {self.log_file}\n"

@@ -249,3 +249,14 @@ def test_mute_ignores_the_wake_word_but_not_a_listen_request(
     assert wakes == ["control", "wake_word"]
     intents = [e["intent"] for e in daemon.read_events() if e["type"] == "intent_matched"]
     assert intents == ["HassGetCurrentTime", "HassGetCurrentTime"]
+
+
+def test_a_crashed_daemon_is_reported_offline_by_its_last_will(
+    broker: Broker, tmp_path: Path, daemon_factory: Callable[[dict[str, Any]], StdinDaemon],
+) -> None:
+    with Collector(broker, [f"{PREFIX}available"]) as seen:
+        daemon = daemon_factory(home_config(broker, tmp_path))
+        seen.wait_for(f"{PREFIX}available", timeout=60, payload="online")
+        daemon.proc.kill()  # no goodbye: the broker speaks for it
+        assert seen.wait_for(f"{PREFIX}available", timeout=10, payload="offline") == "offline"
+        daemon.proc.wait()

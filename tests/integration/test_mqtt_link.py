@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,3 +256,23 @@ async def test_events_are_published_and_mute_survives_reconnect(broker: Broker) 
             with Collector(broker, [PREFIX + "#"]) as later:
                 assert await in_thread(later, PREFIX + "mute/state") == "ON"
                 assert await in_thread(later, PREFIX + "state") == "listening"
+
+
+@in_loop
+async def test_username_and_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server = Broker(tmp_path / "auth", users={"assistant": "correct horse"})
+    server.start()
+    try:
+        good = MqttLink(settings(server, username="assistant", password="correct horse"), SITE,
+                        lambda name, text: None)
+        async with running(good):
+            assert await good.publish("auth/ok", "1") is True
+        bad = MqttLink(settings(server, username="assistant", password="wrong"), SITE,
+                       lambda name, text: None)
+        async with running(bad, connect=False):
+            await asyncio.sleep(1.0)  # it keeps trying (the password may be fixed on the broker)
+            assert not bad.connected
+        refused = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert any("127.0.0.1" in m and "authori" in m.lower() for m in refused), refused
+    finally:
+        server.stop()
