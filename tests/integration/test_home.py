@@ -133,6 +133,16 @@ class StdinDaemon:
             time.sleep(0.1)
         raise AssertionError(f"no such event within {timeout} s: {self.read_events()}")
 
+    def kill(self) -> None:
+        """Like a crash: no goodbye. Pipes are closed so nothing leaks into later tests."""
+        self._stop.set()
+        self.proc.kill()
+        self.proc.wait()
+        self._feeder.join()
+        for pipe in (self.proc.stdin, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
     def close(self) -> tuple[int, str]:
         self._stop.set()
         self._feeder.join()
@@ -156,9 +166,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], StdinD
 
     yield start
     for daemon in started:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+        daemon.kill()
 
 
 def test_broker_restart_and_say(
@@ -257,6 +265,5 @@ def test_a_crashed_daemon_is_reported_offline_by_its_last_will(
     with Collector(broker, [f"{PREFIX}available"]) as seen:
         daemon = daemon_factory(home_config(broker, tmp_path))
         seen.wait_for(f"{PREFIX}available", timeout=60, payload="online")
-        daemon.proc.kill()  # no goodbye: the broker speaks for it
+        daemon.kill()  # no goodbye: the broker speaks for it
         assert seen.wait_for(f"{PREFIX}available", timeout=10, payload="offline") == "offline"
-        daemon.proc.wait()
