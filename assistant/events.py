@@ -114,6 +114,35 @@ class StageFailed(Event):
 
 
 @dataclass(frozen=True)
+class SoundDetected(Event):
+    """A sound that is not speech (an alarm, a dog, glass): one event per occurrence."""
+
+    type: ClassVar[str] = "sound_detected"
+    label: str = ""
+    score: float = 0.0
+    start_ms: int = 0
+    end_ms: int = 0
+
+
+@dataclass(frozen=True)
+class MusicDetected(Event):
+    """Music has been playing for a while; sent again when its top tags change."""
+
+    type: ClassVar[str] = "music_detected"
+    genre: str = ""
+    mood: str = ""
+    instrument: str = ""
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class SpeakerIdentified(Event):
+    type: ClassVar[str] = "speaker_identified"
+    name: str = "unknown"
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
 class StateChanged(Event):
     """What the assistant is doing: idle, listening, thinking or speaking."""
 

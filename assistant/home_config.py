@@ -111,6 +111,8 @@ class DeviceSettings(_Section):
     """Unit spoken after a sensor's value ("degrees")."""
     qos: Annotated[int, Field(ge=0, le=2)] = 1
     retain: bool = False
+    speakers: list[str] = []
+    """Only these enrolled speakers may command it (empty: anyone)."""
     # Home Assistant
     entity_id: Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")] | None = None
 

@@ -79,6 +79,8 @@ class CustomIntent(_Action):
     """Template for what to say when the action succeeded ("" says nothing). It also sees
     `result`: the HTTP response body (parsed JSON when it is JSON) or the command's output."""
     action: Action
+    speakers: list[str] = []
+    """Only these enrolled speakers may use this intent (empty: anyone)."""
 
 
 def program_allowed(program: str, allow: list[Path]) -> Path | None:

@@ -226,3 +226,26 @@ def test_optimistic_state_only_when_the_command_was_sent() -> None:
     router, registry = make(online)
     say(router, "Turn on the kitchen lights")
     assert say(router, "Is the kitchen lights on?")[0] == "Yes, the kitchen lights is on."
+
+
+def test_speaker_restricted_device_refuses_anyone_else_and_does_nothing() -> None:
+    broker = Recorder()
+    devices = [*DEVICES, {"name": "front door", "type": "lock", "command_topic": "door/set",
+                          "speakers": ["alice", "bob"]}]
+    settings = Settings.model_validate({"mqtt": {"host": "localhost"}, "devices": devices})
+    router = Router.from_settings(settings, Services(DeviceRegistry(settings.devices), broker))
+    match = router.match("Unlock the front door")
+    assert match is not None
+
+    def as_speaker(speaker: str | None) -> tuple[str, bool]:
+        context = HandlerContext(turn_id=1, now=datetime.now().astimezone(), last_reply=None,
+                                 speaker=speaker)
+        result = asyncio.run(router.handle(match, context))
+        return result.speech, result.success
+
+    assert as_speaker("carol") == ("Sorry, only alice or bob can do that.", False)
+    assert as_speaker("unknown")[1] is False
+    assert not as_speaker(None)[1]  # speaker identification off: refuse, never guess
+    assert broker.sent == []
+    assert as_speaker("bob") == ("Unlocked the front door.", True)
+    assert broker.sent == [("door/set", "UNLOCK")]

@@ -30,7 +30,7 @@ from assistant.intents.actions import (
     ShellAction,
     program_allowed,
 )
-from assistant.intents.handlers.base import HandlerContext, HandlerResult, Publisher
+from assistant.intents.handlers.base import HandlerContext, HandlerResult, Publisher, refusal
 from assistant.intents.matching import IntentMatch
 from assistant.intents.templates import check, check_value, render, render_value
 
@@ -83,6 +83,9 @@ class ActionHandler:
                 check(arg, name=f"{where} action.command[{index}]")
 
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
+        refused = refusal(self._spec.speakers, context.speaker)
+        if refused is not None:
+            return refused  # and nothing happens
         action = self._spec.action
         if isinstance(action, MqttAction):
             return await self._mqtt(action, match)

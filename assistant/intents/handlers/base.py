@@ -16,6 +16,9 @@ class HandlerContext:
     now: datetime
     """Local wall-clock time when the command ended."""
     last_reply: str | None
+    speaker: str | None = None
+    """Who spoke the command (an enrolled name or "unknown"); None when speaker
+    identification is off."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,17 @@ class HandlerResult:
     speech: str
     """What to say; empty for a silent result (stop, never mind)."""
     success: bool = True
+
+
+def refusal(allowed: list[str], speaker: str | None) -> HandlerResult | None:
+    """The spoken refusal when only `allowed` speakers may give this command; None if allowed."""
+    if not allowed or speaker in allowed:
+        return None
+    names = " or ".join(allowed)
+    if speaker is None:
+        return HandlerResult(f"Sorry, only {names} can do that, and I can't tell who is "
+                             "speaking: speaker identification is off.", success=False)
+    return HandlerResult(f"Sorry, only {names} can do that.", success=False)
 
 
 class Publisher(Protocol):

@@ -15,7 +15,13 @@ from assistant.errors import HandlerError
 from assistant.home_config import DeviceSettings
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.devices import DeviceRegistry, Target, state_word
-from assistant.intents.handlers.base import Handler, HandlerContext, HandlerResult, Publisher
+from assistant.intents.handlers.base import (
+    Handler,
+    HandlerContext,
+    HandlerResult,
+    Publisher,
+    refusal,
+)
 from assistant.intents.matching import IntentMatch
 
 COLORS_RGB = {
@@ -94,14 +100,16 @@ class HomeHandlers:
 
     def handlers(self) -> dict[str, Handler]:
         act = self._act
-        table: dict[str, Callable[[IntentMatch], Awaitable[HandlerResult]]] = {
-            "HassTurnOn": lambda m: act(m, SWITCHABLE, lambda d: on_off(d, True)),
-            "HassTurnOff": lambda m: act(m, SWITCHABLE, lambda d: on_off(d, False)),
-            "HassMediaPause": lambda m: act(m, MEDIA, lambda d: media(d, "pause", "Paused")),
-            "HassMediaUnpause": lambda m: act(m, MEDIA, lambda d: media(d, "play", "Resumed")),
-            "HassMediaNext": lambda m: act(m, MEDIA, lambda d: media(d, "next", "Skipped on")),
-            "HassMediaPrevious": lambda m: act(m, MEDIA,
-                                               lambda d: media(d, "previous", "Went back on")),
+        table: dict[str, Callable[[IntentMatch, HandlerContext], Awaitable[HandlerResult]]] = {
+            "HassTurnOn": lambda m, c: act(m, c, SWITCHABLE, lambda d: on_off(d, True)),
+            "HassTurnOff": lambda m, c: act(m, c, SWITCHABLE, lambda d: on_off(d, False)),
+            "HassMediaPause": lambda m, c: act(m, c, MEDIA, lambda d: media(d, "pause", "Paused")),
+            "HassMediaUnpause": lambda m, c: act(m, c, MEDIA,
+                                                 lambda d: media(d, "play", "Resumed")),
+            "HassMediaNext": lambda m, c: act(m, c, MEDIA,
+                                              lambda d: media(d, "next", "Skipped on")),
+            "HassMediaPrevious": lambda m, c: act(m, c, MEDIA,
+                                                  lambda d: media(d, "previous", "Went back on")),
             "HassLightSet": self._light_set,
             "HassClimateSetTemperature": self._temperature,
             "HassSetVolume": self._volume,
@@ -109,11 +117,15 @@ class HomeHandlers:
         }
         return {name: _Bound(fn) for name, fn in table.items()}
 
-    async def _act(self, match: IntentMatch, kinds: tuple[str, ...], build: Build,
-                   done: str | None = None) -> HandlerResult:
+    async def _act(self, match: IntentMatch, context: HandlerContext, kinds: tuple[str, ...],
+                   build: Build, done: str | None = None) -> HandlerResult:
         target, devices = self._targets(match, kinds)
         if not devices:
             return HandlerResult(f"Sorry, I don't know any {target.describe()}.", success=False)
+        for device in devices:  # one restricted device refuses the whole command
+            refused = refusal(device.speakers, context.speaker)
+            if refused is not None:
+                return refused
         planned = [(device, build(device)) for device in devices]
         able = [(device, command) for device, command in planned if command is not None]
         if not able:
@@ -153,11 +165,11 @@ class HomeHandlers:
             self._registry.record_state(device, command.state)  # optimistic, like HA's MQTT
         return sent
 
-    async def _light_set(self, match: IntentMatch) -> HandlerResult:
+    async def _light_set(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         slots = match.slots
         if "brightness" in slots:
             pct = max(0, min(100, round(float(slots["brightness"]))))
-            return await self._act(match, ("light",), _setting(
+            return await self._act(match, context, ("light",), _setting(
                 lambda d: d.brightness_command_topic,
                 lambda d: str(round(pct * d.brightness_scale / 100)),
                 "light.turn_on", {"brightness_pct": pct}),
@@ -166,26 +178,26 @@ class HomeHandlers:
         if color not in COLORS_RGB:
             return HandlerResult(f"Sorry, I can't set lights to {color or 'that'}.", False)
         rgb = COLORS_RGB[color]
-        return await self._act(match, ("light",), _setting(
+        return await self._act(match, context, ("light",), _setting(
             lambda d: d.rgb_command_topic, lambda d: ",".join(map(str, rgb)), "light.turn_on",
             {"rgb_color": list(rgb)}),
             done=f"Set the {self._what_of(match, ('light',))} to {color}.")
 
-    async def _temperature(self, match: IntentMatch) -> HandlerResult:
+    async def _temperature(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         value = float(match.slots["temperature"])
         spoken = f"{value:g}"
-        return await self._act(match, ("climate",), _setting(
+        return await self._act(match, context, ("climate",), _setting(
             lambda d: d.temperature_command_topic, lambda d: spoken, "climate.set_temperature",
             {"temperature": value}), done=f"Set the temperature to {spoken} degrees.")
 
-    async def _volume(self, match: IntentMatch) -> HandlerResult:
+    async def _volume(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         level = match.slots.get("volume_level", match.slots.get("volume", 0))
         pct = max(0, min(100, round(float(level))))
-        return await self._act(match, MEDIA, _setting(
+        return await self._act(match, context, MEDIA, _setting(
             lambda d: d.volume_command_topic, lambda d: str(pct), "media_player.volume_set",
             {"volume_level": pct / 100}), done=f"Set the volume to {pct} percent.")
 
-    async def _get_state(self, match: IntentMatch) -> HandlerResult:
+    async def _get_state(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         target, devices = self._targets(match, ())
         if not devices:
             return HandlerResult(f"Sorry, I don't know any {target.describe()}.", success=False)
@@ -255,8 +267,9 @@ def _join(names: list[str]) -> str:
 
 
 class _Bound:
-    def __init__(self, fn: Callable[[IntentMatch], Awaitable[HandlerResult]]) -> None:
+    def __init__(self, fn: Callable[[IntentMatch, HandlerContext], Awaitable[HandlerResult]]
+                 ) -> None:
         self._fn = fn
 
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
-        return await self._fn(match)
+        return await self._fn(match, context)
