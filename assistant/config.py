@@ -20,6 +20,7 @@ from assistant.home_config import (
     SiteSettings,
     TimerSettings,
 )
+from assistant.room_config import SoundSettings, SpeakerSettings
 
 WakeWordName = Literal["okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"]
 HANGOVER_PRESETS_MS = {"fast": 300, "normal": 700, "relaxed": 1200}
@@ -139,6 +140,8 @@ class Settings(_Section):
     devices: list[DeviceSettings] = []
     shell: ShellSettings = ShellSettings()
     timers: TimerSettings = TimerSettings()
+    sounds: SoundSettings = SoundSettings()
+    speakers: SpeakerSettings = SpeakerSettings()
     models: ModelSettings = ModelSettings()
     logging: LoggingSettings = LoggingSettings()
 

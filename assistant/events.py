@@ -20,6 +20,8 @@ class Stage(IntEnum):
     PLAYBACK = 8
     CONTROL = 9
     TURN = 10
+    SPEAKER = 11
+    SOUND = 12
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from assistant.audio.sinks import ReplySink
 from assistant.config import ResponseSettings
@@ -18,6 +19,7 @@ from assistant.events import (
     IntentNotMatched,
     PlaybackFinished,
     Replied,
+    SpeakerIdentified,
     Stage,
     StageFailed,
     Transcribed,
@@ -28,6 +30,12 @@ from assistant.intents.router import Router
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 
 log = logging.getLogger(__name__)
+
+
+class SpeakerIdentifier(Protocol):
+    async def identify(self, pcm: bytes) -> tuple[str, float]:
+        """(enrolled name or "unknown", similarity) for 16 kHz mono int16 speech."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class TurnRunner:
     def __init__(
         self, asr: AsrWorker, tts: TtsWorker, router: Router, sink: ReplySink,
         responses: ResponseSettings, timeout_s: float, emit: Callable[[Event], None],
-        stream_now_ms: Callable[[], int],
+        stream_now_ms: Callable[[], int], speakers: SpeakerIdentifier | None = None,
     ) -> None:
         self._asr = asr
         self._tts = tts
@@ -54,6 +62,7 @@ class TurnRunner:
         self._timeout_s = timeout_s
         self._emit = emit
         self._now_ms = stream_now_ms
+        self._speakers = speakers
         self.last_reply: str | None = None
         self.speaking = False
         """True from a reply's first audio until its playback ended."""
@@ -87,6 +96,19 @@ class TurnRunner:
     async def _understand(self, utterance: Utterance) -> tuple[str, bool] | None:
         """What to say ("" for nothing) and whether it was done; None when there was no speech
         at all."""
+        # Who is speaking is worked out while Whisper transcribes (its own thread).
+        speaker = None if self._speakers is None else asyncio.ensure_future(
+            self._speakers.identify(utterance.pcm))
+        try:
+            return await self._answer(utterance, speaker)
+        finally:
+            if speaker is not None and not speaker.done():
+                speaker.cancel()
+                await asyncio.wait({speaker})
+
+    async def _answer(self, utterance: Utterance,
+                      speaker: asyncio.Future[tuple[str, float]] | None
+                      ) -> tuple[str, bool] | None:
         turn_id = utterance.turn_id
         try:
             transcript = await self._asr.transcribe(utterance.pcm)
@@ -100,8 +122,9 @@ class TurnRunner:
         ))
         if not transcript.is_speech:
             return None  # silence, noise or the wake word's own tail: not a command
+        who = await self._who(turn_id, speaker)
         context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
-                                 last_reply=self.last_reply)
+                                 last_reply=self.last_reply, speaker=who)
         try:
             match = self._router.match(transcript.text)
         except Exception as exc:  # a broken template must not leave the user without an answer
@@ -131,6 +154,22 @@ class TurnRunner:
             self._fail(turn_id, Stage.HANDLER, "handler_crashed", f"{type(exc).__name__}: {exc}")
             return self._responses.failed, False
         return result.speech, result.success
+
+    async def _who(self, turn_id: int, speaker: asyncio.Future[tuple[str, float]] | None
+                   ) -> str | None:
+        if speaker is None:
+            return None
+        try:
+            name, score = await speaker
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # unknown speaker, never a lost command
+            log.exception("speaker identification failed")
+            self._fail(turn_id, Stage.SPEAKER, "speaker_failed", f"{type(exc).__name__}: {exc}")
+            return "unknown"
+        self._emit(SpeakerIdentified(at_ms=self._now_ms(), turn_id=turn_id, name=name,
+                                     score=round(score, 3)))
+        return name
 
     async def speak(self, turn_id: int | None, text: str, since_wall: float | None,
                     success: bool = True) -> None:

