@@ -40,6 +40,12 @@ from assistant.pipeline.orchestrator import ConversationPolicy, Orchestrator
 from assistant.pipeline.turn import TurnRunner
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 from assistant.reporting import EventBus, HumanTrace, JsonLines
+from assistant.speakers import (
+    AsyncSpeakerIdentifier,
+    ProfileStore,
+    SpeakerIdentifier,
+    VoiceEncoder,
+)
 from assistant.timers import TimerService, default_state_file
 from assistant.tts.espeak import EspeakSynthesizer
 from assistant.tts.piper import PiperSynthesizer
@@ -92,6 +98,7 @@ class _Daemon:
         self.mic: Microphone | None = None
         self.orchestrator: Orchestrator | None = None
         self.home = HomeLinks.from_settings(settings, self._announce, self._on_mqtt_command)
+        self.speakers = _speaker_identifier(settings)
 
     def _announce(self, text: str) -> None:
         if self.orchestrator is not None:
@@ -123,12 +130,16 @@ class _Daemon:
                 self.mic = Microphone(settings.audio.input.device, self.hub)
                 self.mic.open(asyncio.get_running_loop())
             started = time.perf_counter()
-            await asyncio.gather(self.asr.load(), self.tts.load())
+            warm = [self.asr.load(), self.tts.load()]
+            if self.speakers is not None:
+                warm.append(self.speakers.warm_up())
+            await asyncio.gather(*warm)
             log.info("models loaded and warm in %.1f s", time.perf_counter() - started)
             runner = TurnRunner(
                 self.asr, self.tts, router, self.sink, settings.responses,
                 settings.conversation.turn_timeout_s, self.bus.emit,
                 stream_now_ms=lambda: orchestrator.now_ms if orchestrator else 0,
+                speakers=self.speakers,
             )
             orchestrator = self.orchestrator = Orchestrator(
                 _policy(settings, wait_for_turns=file_chunks is not None and not options.realtime),
@@ -148,6 +159,8 @@ class _Daemon:
             self.sink.close()
             self.asr.shutdown()
             self.tts.shutdown()
+            if self.speakers is not None:
+                self.speakers.shutdown()
             if wake is not None:
                 wake.close()
             await self.home.aclose()
@@ -252,6 +265,14 @@ class HomeLinks:
     async def aclose(self) -> None:
         if self.homeassistant is not None:
             await self.homeassistant.aclose()
+
+
+def _speaker_identifier(settings: Settings) -> AsyncSpeakerIdentifier | None:
+    if not settings.speakers.enabled:
+        return None  # torch is imported only by an encoder that is used
+    store = ProfileStore(settings.speakers.profiles_dir)
+    return AsyncSpeakerIdentifier(SpeakerIdentifier(VoiceEncoder(), store,
+                                                    settings.speakers.threshold))
 
 
 def make_tts(settings: Settings) -> TtsWorker:

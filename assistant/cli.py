@@ -66,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("--output", metavar="FILE", help="write a WAV file instead of playing it")
 
     add("devices", "list audio input and output devices")
+
+    speakers = add("speakers", "enroll, list or remove the voices the assistant recognises")
+    what = speakers.add_subparsers(dest="speakers_command", required=True, metavar="ACTION")
+    enroll = what.add_parser("enroll", parents=[common],
+                             help="make NAME's voice profile from audio files (at least 1 s of "
+                                  "speech each; 3-5 clips of 3-10 s work best)")
+    enroll.add_argument("name")
+    enroll.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    what.add_parser("list", parents=[common], help="show the enrolled speakers")
+    remove = what.add_parser("remove", parents=[common], help="delete NAME's voice profile")
+    remove.add_argument("name")
     return parser
 
 
@@ -96,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_say(settings, args.text, args.output))
         if args.command == "devices":
             return _devices()
+        if args.command == "speakers":
+            return _speakers(settings, args)
     except AssistantError as exc:
         return _report(exc)
     except ExceptionGroup as group:  # from the daemon's TaskGroup
@@ -166,6 +179,29 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if output not in (None, "none") and code == 0:
         log.info("replies written to %s", output)
     return code
+
+
+def _speakers(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from assistant.speakers import ProfileStore, VoiceEncoder, enroll_files
+
+    store = ProfileStore(settings.speakers.profiles_dir)
+    if args.speakers_command == "enroll":
+        profile = enroll_files(args.name, args.files, store, VoiceEncoder())
+        print(f"enrolled {profile.name} from {profile.clips} clip(s): "
+              f"{store.path_for(profile.name)}")
+    elif args.speakers_command == "list":
+        profiles = store.list()
+        if not profiles:
+            print("no speakers enrolled; add one with: assistant speakers enroll NAME FILE...")
+        for profile in profiles:
+            made = datetime.fromtimestamp(profile.created_s).strftime("%Y-%m-%d %H:%M")
+            print(f"{profile.name}\t{profile.clips} clip(s)\tenrolled {made}")
+    else:
+        store.remove(args.name)
+        print(f"removed {args.name}")
+    return 0
 
 
 def _listen(settings: Settings) -> int:

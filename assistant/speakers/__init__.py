@@ -1,0 +1,27 @@
+"""Who is speaking: resemblyzer's voice encoder, voice profiles on disk, and matching.
+
+Importing this package is cheap: torch loads only when an encoder is first used.
+"""
+
+from assistant.speakers.encoder import VoiceEncoder
+from assistant.speakers.identify import (
+    DEFAULT_THRESHOLD,
+    AsyncSpeakerIdentifier,
+    SpeakerIdentifier,
+    SpeakerMatch,
+    enroll_files,
+    identify,
+)
+from assistant.speakers.profiles import (
+    UNKNOWN,
+    ProfileStore,
+    SpeakerError,
+    SpeakerProfile,
+    default_profiles_dir,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD", "UNKNOWN", "AsyncSpeakerIdentifier", "ProfileStore", "SpeakerError",
+    "SpeakerIdentifier", "SpeakerMatch", "SpeakerProfile", "VoiceEncoder", "default_profiles_dir",
+    "enroll_files", "identify",
+]
