@@ -24,6 +24,7 @@ from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
 from assistant.config import Settings
 from assistant.control import default_socket_path, open_control, serve_control
+from assistant.frontend.sed import SoundStage
 from assistant.frontend.vad import (
     EndpointConfig,
     SileroActivity,
@@ -37,9 +38,12 @@ from assistant.intents.devices import DeviceRegistry
 from assistant.intents.router import Router, Services
 from assistant.notify import notify, watchdog_interval_s
 from assistant.pipeline.orchestrator import ConversationPolicy, Orchestrator
+from assistant.pipeline.sound_rules import SoundRules
 from assistant.pipeline.turn import TurnRunner
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 from assistant.reporting import EventBus, HumanTrace, JsonLines
+from assistant.sed.labels import LabelIndex
+from assistant.sed.yamnet import YamnetClassifier
 from assistant.speakers import (
     AsyncSpeakerIdentifier,
     ProfileStore,
@@ -52,6 +56,7 @@ from assistant.tts.piper import PiperSynthesizer
 
 log = logging.getLogger(__name__)
 AUDIO_STALL_S = 5.0
+SOUNDS_DRAIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,9 @@ class _Daemon:
         orchestrator: Orchestrator | None = None
         try:
             subscription = self.hub.subscribe("conversation")
+            classifier = YamnetClassifier(settings.models.cache_dir) \
+                if settings.sounds.enabled else None
+            heard = self.hub.subscribe("sounds") if classifier is not None else None
             if options.input is None:
                 self.mic = Microphone(settings.audio.input.device, self.hub)
                 self.mic.open(asyncio.get_running_loop())
@@ -133,6 +141,8 @@ class _Daemon:
             warm = [self.asr.load(), self.tts.load()]
             if self.speakers is not None:
                 warm.append(self.speakers.warm_up())
+            if classifier is not None:
+                warm.append(asyncio.to_thread(classifier.load))
             await asyncio.gather(*warm)
             log.info("models loaded and warm in %.1f s", time.perf_counter() - started)
             runner = TurnRunner(
@@ -152,7 +162,10 @@ class _Daemon:
                 source = run_stdin_source(self.hub, options.input_format)
             else:
                 source = self._run_microphone()
-            return await self._supervise(orchestrator, subscription, source)
+            sounds = None
+            if classifier is not None and heard is not None:
+                sounds = (self._sound_stage(classifier, lambda: runner.speaking), heard)
+            return await self._supervise(orchestrator, subscription, source, sounds)
         finally:
             if self.mic is not None:
                 self.mic.stop()
@@ -166,8 +179,20 @@ class _Daemon:
             await self.home.aclose()
             notify("STOPPING=1")
 
+    def _sound_stage(self, classifier: YamnetClassifier, speaking: Callable[[], bool]
+                     ) -> SoundStage:
+        settings = self.settings
+        rules = SoundRules.build(
+            settings.sounds.rules, LabelIndex(classifier.labels).expand_names, self._announce,
+            self.bus.emit, publisher=self.home.mqtt, homeassistant=self.home.homeassistant,
+            shell=settings.shell, responses=settings.responses)
+        stage = SoundStage(settings.sounds, classifier, rules, self.bus.emit, speaking)
+        stage.load()
+        return stage
+
     async def _supervise(
         self, orchestrator: Orchestrator, audio: Subscription, source: Coroutine[Any, Any, None],
+        sounds: tuple[SoundStage, Subscription] | None = None,
     ) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -185,14 +210,19 @@ class _Daemon:
                 links = [group.create_task(coro, name=name)
                          for name, coro in self.home.tasks()]
                 conversation = group.create_task(orchestrator.run(audio), name="conversation")
+                listening = None
+                if sounds is not None:
+                    listening = group.create_task(sounds[0].run(sounds[1]), name="sounds")
                 stopper = group.create_task(stop.wait(), name="signals")
                 notify("READY=1")
                 log.info("listening (%s)", self.settings.conversation.mode.replace("_", " "))
                 await asyncio.wait({conversation, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stop.is_set():
                     log.info("stopping")
+                elif listening is not None:  # a file ended: let the sounds in it be heard
+                    await asyncio.wait({listening}, timeout=SOUNDS_DRAIN_S)
                 # Capture and the turn first; MQTT last, so "offline" is the final word.
-                first = [*background, conversation, stopper]
+                first = [*background, conversation, stopper, *([listening] if listening else [])]
                 for task in first:
                     task.cancel()
                 await asyncio.wait(first)

@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add("devices", "list audio input and output devices")
 
+    classify = add("classify", "print what an audio file holds over time: sound events, music")
+    classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    classify.add_argument("--json", action="store_true",
+                          help="one JSON object per window and per event")
+    classify.add_argument("--top", type=_positive, default=3, metavar="N",
+                          help="labels shown per 0.48 s window (default 3)")
+    classify.add_argument("--plot", type=Path, metavar="OUT.png",
+                          help="draw the spectrogram with the detected events under it")
+
     speakers = add("speakers", "enroll, list or remove the voices the assistant recognises")
     what = speakers.add_subparsers(dest="speakers_command", required=True, metavar="ACTION")
     enroll = what.add_parser("enroll", parents=[common],
@@ -109,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _devices()
         if args.command == "speakers":
             return _speakers(settings, args)
+        if args.command == "classify":
+            return _classify(settings, args)
     except AssistantError as exc:
         return _report(exc)
     except ExceptionGroup as group:  # from the daemon's TaskGroup
@@ -179,6 +190,23 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     if output not in (None, "none") and code == 0:
         log.info("replies written to %s", output)
     return code
+
+
+def _classify(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.classify import classify_file, plot, render_jsonl, render_text
+    from assistant.sed.yamnet import YamnetClassifier
+
+    classifier = YamnetClassifier(settings.models.cache_dir)  # loaded once for every file
+    for path in args.files:
+        result = classify_file(path, top_n=args.top, classifier=classifier)
+        for line in render_jsonl(result) if args.json else render_text(result):
+            print(line)
+        if args.plot is not None:
+            out = args.plot if len(args.files) == 1 else \
+                args.plot.with_name(f"{args.plot.stem}-{path.stem}{args.plot.suffix}")
+            plot(result, out)
+            log.info("plot written to %s", out)
+    return 0
 
 
 def _speakers(settings: Settings, args: argparse.Namespace) -> int:

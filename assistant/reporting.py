@@ -14,7 +14,10 @@ from assistant.events import (
     IntentMatched,
     IntentNotMatched,
     ListenTimedOut,
+    MusicDetected,
     Replied,
+    SoundDetected,
+    SpeakerIdentified,
     StageFailed,
     Transcribed,
     TurnCancelled,
@@ -79,6 +82,14 @@ class HumanTrace:
             after = f" [dim](first audio {event.first_audio_ms:.0f} ms after end of speech)[/]" \
                 if event.first_audio_ms is not None else ""
             return f"[bold magenta]answered[/]   \"{escape(event.text)}\"{after}"
+        if isinstance(event, SoundDetected):
+            return (f"[bold blue]sound[/]      {escape(event.label)} ({event.score:.2f}, "
+                    f"{event.start_ms / 1000:.1f}-{event.end_ms / 1000:.1f} s)")
+        if isinstance(event, MusicDetected):
+            tags = ", ".join(t for t in (event.genre, event.mood, event.instrument) if t)
+            return f"[bold blue]music[/]      {escape(tags or 'music')}"
+        if isinstance(event, SpeakerIdentified):
+            return f"[bold cyan]speaker[/]    {escape(event.name)} ({event.score:.2f})"
         if isinstance(event, ListenTimedOut):
             return "[dim]no command after the wake word[/]"
         if isinstance(event, TurnCancelled):

@@ -23,8 +23,11 @@ from assistant.events import (
     Event,
     IntentMatched,
     IntentNotMatched,
+    MusicDetected,
     MuteChanged,
     Replied,
+    SoundDetected,
+    SpeakerIdentified,
     StageFailed,
     StateChanged,
     Transcribed,
@@ -66,6 +69,9 @@ _ROUTES: dict[type[Event], _Route] = {
     IntentNotMatched: _Route("intent"),
     Replied: _Route("reply"),
     StageFailed: _Route("error"),
+    SoundDetected: _Route("sound"),
+    MusicDetected: _Route("music", retain=True),
+    SpeakerIdentified: _Route("speaker"),
 }
 
 

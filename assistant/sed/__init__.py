@@ -1,0 +1,1 @@
+"""Sound event detection: YAMNet front end and model, events from window scores, music tags."""

@@ -1,0 +1,85 @@
+"""CPU cost of the sound-event stage, and YAMNet's accuracy on the labelled sed/ clips.
+
+Run from the repo root: `python -m tests.bench.bench_sed [--seconds N]`.
+The streaming stage is what the daemon runs: 20 ms chunks into the front end, the model on each
+0.48 s patch, the detector and the music tracker on its scores. Its process time per second of
+audio, as % of one core, is its cost while the assistant sits idle (the model uses one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant.audio.files import read_file
+from assistant.sed import features
+from assistant.sed.detector import DetectorSettings, SoundDetector, default_watches
+from assistant.sed.music import MusicTracker
+from assistant.sed.yamnet import YamnetClassifier
+from tests.conftest import AUDIO
+from tests.integration.test_sed import EXPECTED, TOP_K, accuracy_table
+
+CHUNK_BYTES = 640  # 20 ms
+
+
+def stream_cost(pcm: bytes, classifier: YamnetClassifier) -> tuple[float, int]:
+    """% of one core per second of audio, and how many patches were classified."""
+    labels = classifier.labels
+    detector = SoundDetector(DetectorSettings(default_watches(labels), tuple(labels)))
+    music = MusicTracker(labels)
+    front = features.StreamingFrontEnd()
+    patches = 0
+    started = time.process_time()
+    for offset in range(0, len(pcm), CHUNK_BYTES):
+        for patch in front.push(pcm[offset:offset + CHUNK_BYTES]):
+            start_ms = features.patch_span(front.emitted - 1).start_ms
+            scores = classifier.scores(patch)
+            detector.update(scores, start_ms)
+            music.update(scores, start_ms)
+            patches += 1
+    spent = time.process_time() - started
+    audio_s = len(pcm) / 32000
+    return 100 * spent / audio_s, patches
+
+
+def looped(pcm: bytes, seconds: float) -> bytes:
+    need = int(seconds * 32000)
+    return (pcm * (need // len(pcm) + 1))[:need]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=120.0, help="audio per measurement")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        classifier = YamnetClassifier(Path(cache))
+        classifier.load()
+        rng = np.random.default_rng(0)
+        inputs = {
+            "silence": bytes(int(args.seconds * 32000)),
+            "noise -50 dBFS": (rng.standard_normal(int(args.seconds * 16000)) * 104
+                               ).astype("<i2").tobytes(),
+            "real clip (Vibe Ace, music)": looped(
+                read_file(AUDIO / "sed" / "librosa_Kevin_MacLeod_-_Vibe_Ace.ogg"), args.seconds),
+        }
+        print(f"streaming sound-event stage, {args.seconds:.0f} s of audio each, 1 thread:")
+        for name, pcm in inputs.items():
+            percent, patches = stream_cost(pcm, classifier)
+            print(f"  {name:30s} {percent:5.2f} % of one core ({patches} patches, "
+                  f"{percent * 10 * features.PATCH_HOP_MS / 1000:.1f} ms per patch)")
+        rows = accuracy_table(AUDIO, classifier)
+    print(f"\naccuracy on {len(EXPECTED)} labelled sed/ clips (rank of the best expected class "
+          "in the clip-mean scores):")
+    for name, rank, top in rows:
+        print(f"  {rank:4d}  {name[:60]:60s} top-1: {top}")
+    top1 = sum(r == 1 for _, r, _ in rows) / len(rows)
+    topk = sum(r <= TOP_K for _, r, _ in rows) / len(rows)
+    print(f"top-1 {top1:.0%}, top-{TOP_K} {topk:.0%}")
+
+
+if __name__ == "__main__":
+    main()
