@@ -43,6 +43,7 @@ from assistant.pipeline.turn import TurnRunner
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 from assistant.reporting import EventBus, HumanTrace, JsonLines
 from assistant.sed.labels import LabelIndex
+from assistant.sed.windows import WaveformClassifier
 from assistant.sed.yamnet import YamnetClassifier
 from assistant.speakers import (
     AsyncSpeakerIdentifier,
@@ -179,7 +180,7 @@ class _Daemon:
             await self.home.aclose()
             notify("STOPPING=1")
 
-    def _sound_stage(self, classifier: YamnetClassifier, speaking: Callable[[], bool]
+    def _sound_stage(self, classifier: WaveformClassifier, speaking: Callable[[], bool]
                      ) -> SoundStage:
         settings = self.settings
         rules = SoundRules.build(

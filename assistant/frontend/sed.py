@@ -24,13 +24,13 @@ from assistant.sed.detector import (
     build_watches,
     default_watches,
 )
-from assistant.sed.features import PATCH_HOP_MS, StreamingFrontEnd, patch_span
+from assistant.sed.features import pcm_to_float
 from assistant.sed.labels import GROUPS, LabelIndex
 from assistant.sed.music import MusicSettings, MusicTags, MusicTracker
-from assistant.sed.yamnet import Classifier
+from assistant.sed.windows import WaveformClassifier, WindowBuffer
 
 log = logging.getLogger(__name__)
-BATCH_MS = PATCH_HOP_MS  # one executor hop per patch, not per 20 ms chunk
+BATCH_MS = 480  # one executor hop per window, not per 20 ms chunk
 SPEECH_SCORE = 0.5
 
 
@@ -41,7 +41,7 @@ class _Found:
 
 
 class SoundStage:
-    def __init__(self, settings: SoundSettings, classifier: Classifier, rules: SoundRules,
+    def __init__(self, settings: SoundSettings, classifier: WaveformClassifier, rules: SoundRules,
                  emit: Callable[[Event], None], assistant_speaking: Callable[[], bool]) -> None:
         self._classifier = classifier
         self._rules = rules
@@ -49,10 +49,9 @@ class SoundStage:
         self._speaking = assistant_speaking
         self._settings = settings
         self._worker = Worker("sounds")
-        self._front = StreamingFrontEnd()
+        self._windows = WindowBuffer(classifier.window_ms, classifier.hop_ms)
         self._detector: SoundDetector | None = None
         self._music: MusicTracker | None = None
-        self._origin_ms: int | None = None
         self._speech_index = -1
 
     def load(self) -> None:
@@ -107,17 +106,15 @@ class SoundStage:
 
     def _analyse(self, batch: list[AudioChunk], speaking: bool) -> _Found:
         assert self._detector is not None
-        if self._origin_ms is None:
-            self._origin_ms = batch[0].start_ms
         events: list[SoundEvent] = []
         music: list[MusicTags] = []
-        for patch in self._front.push(b"".join(c.pcm for c in batch)):
-            span = patch_span(self._front.emitted - 1, self._origin_ms)
-            scores = self._classifier.scores(patch)
+        samples = pcm_to_float(b"".join(c.pcm for c in batch))
+        for start_ms, window in self._windows.push(samples, batch[0].start_ms):
+            scores = self._classifier.scores_waveform(window)
             speech = speaking or float(scores[self._speech_index]) >= SPEECH_SCORE
-            events += [e for e in self._detector.update(scores, span.start_ms, speech=speech)
+            events += [e for e in self._detector.update(scores, start_ms, speech=speech)
                        if isinstance(e, SoundEvent)]
-            if self._music is not None and (tags := self._music.update(scores, span.start_ms)):
+            if self._music is not None and (tags := self._music.update(scores, start_ms)):
                 music.append(tags)
         return _Found(events, music)
 

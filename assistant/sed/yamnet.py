@@ -160,6 +160,7 @@ class YamnetClassifier:
     """Use from one thread at a time (the sound-event executor); `load` is idempotent."""
 
     patch_ms = features.PATCH_MS
+    window_ms = features.PATCH_MS
     hop_ms = features.PATCH_HOP_MS
 
     def __init__(self, cache_dir: Path | None = None) -> None:
@@ -206,6 +207,10 @@ class YamnetClassifier:
                                        - quant.output_zero)
         # The logistic via tanh: no overflow for the very negative logits of absent classes.
         return np.asarray(0.5 * (1.0 + np.tanh(0.5 * logits)), dtype=np.float32)
+
+    def scores_waveform(self, samples: np.ndarray) -> np.ndarray:
+        """0.96 s of 16 kHz float samples -> [521] probabilities (the daemon's path)."""
+        return self.scores(features.waveform_patches(samples)[0])
 
     def scores_many(self, patches: np.ndarray) -> np.ndarray:
         """[N, 96, 64] -> [N, 521]."""

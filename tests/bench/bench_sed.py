@@ -1,24 +1,29 @@
 """CPU cost of the sound-event stage, and YAMNet's accuracy on the labelled sed/ clips.
 
 Run from the repo root: `python -m tests.bench.bench_sed [--seconds N]`.
-The streaming stage is what the daemon runs: 20 ms chunks into the front end, the model on each
-0.48 s patch, the detector and the music tracker on its scores. Its process time per second of
-audio, as % of one core, is its cost while the assistant sits idle (the model uses one thread).
+The streaming stage is the daemon's own SoundStage: 20 ms chunks in, the model on the last
+0.96 s every 0.48 s in its own thread, the detector and the music tracker on its scores. Its
+process time per second of audio, as % of one core, is its cost while the assistant sits idle
+(the model uses one thread).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 
 from assistant.audio.files import read_file
+from assistant.audio.format import AudioChunk
+from assistant.frontend.sed import SoundStage
+from assistant.pipeline.sound_rules import SoundRules
+from assistant.room_config import SoundSettings
 from assistant.sed import features
-from assistant.sed.detector import DetectorSettings, SoundDetector, default_watches
-from assistant.sed.music import MusicTracker
 from assistant.sed.yamnet import YamnetClassifier
 from tests.conftest import AUDIO
 from tests.integration.test_sed import EXPECTED, TOP_K, accuracy_table
@@ -27,23 +32,42 @@ CHUNK_BYTES = 640  # 20 ms
 
 
 def stream_cost(pcm: bytes, classifier: YamnetClassifier) -> tuple[float, int]:
-    """% of one core per second of audio, and how many patches were classified."""
-    labels = classifier.labels
-    detector = SoundDetector(DetectorSettings(default_watches(labels), tuple(labels)))
-    music = MusicTracker(labels)
-    front = features.StreamingFrontEnd()
-    patches = 0
-    started = time.process_time()
-    for offset in range(0, len(pcm), CHUNK_BYTES):
-        for patch in front.push(pcm[offset:offset + CHUNK_BYTES]):
-            start_ms = features.patch_span(front.emitted - 1).start_ms
-            scores = classifier.scores(patch)
-            detector.update(scores, start_ms)
-            music.update(scores, start_ms)
-            patches += 1
+    """% of one core per second of audio through the daemon's own SoundStage (20 ms chunks,
+    its executor thread, detector, music tracker), and how many windows were classified."""
+    windows = 0
+    counting = _Counting(classifier)
+    stage = SoundStage(SoundSettings(enabled=True), counting,
+                       SoundRules([], lambda text: None, lambda event: None),
+                       lambda event: None, lambda: False)
+    stage.load()
+
+    async def chunks() -> AsyncIterator[AudioChunk]:
+        for offset in range(0, len(pcm), CHUNK_BYTES):
+            yield AudioChunk(pcm[offset:offset + CHUNK_BYTES], start_ms=offset // 32)
+
+    started = time.process_time()  # all threads: the stage's executor included
+    asyncio.run(stage.run(chunks()))
     spent = time.process_time() - started
-    audio_s = len(pcm) / 32000
-    return 100 * spent / audio_s, patches
+    windows = counting.calls
+    return 100 * spent / (len(pcm) / 32000), windows
+
+
+class _Counting:
+    """The classifier, counting its calls."""
+
+    def __init__(self, inner: YamnetClassifier) -> None:
+        self._inner = inner
+        self.labels = inner.labels
+        self.window_ms = inner.window_ms
+        self.hop_ms = inner.hop_ms
+        self.calls = 0
+
+    def load(self) -> None:
+        self._inner.load()
+
+    def scores_waveform(self, samples: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self._inner.scores_waveform(samples)
 
 
 def looped(pcm: bytes, seconds: float) -> bytes:

@@ -1,0 +1,14 @@
+import numpy as np
+
+from assistant.sed.windows import WindowBuffer
+
+
+def test_windows_overlap_by_the_hop_and_carry_stream_time() -> None:
+    buffer = WindowBuffer(window_ms=960, hop_ms=480)
+    samples = np.arange(16000 * 3, dtype=np.float32)
+    windows = []
+    for start in range(0, len(samples), 320):  # 20 ms chunks
+        windows += buffer.push(samples[start:start + 320], start_ms=5000 + start // 16)
+    assert [at for at, _ in windows] == [5000, 5480, 5960, 6440, 6920]
+    assert all(len(w) == 15360 for _, w in windows)
+    assert windows[1][1][0] == 7680  # the second window starts 0.48 s in
