@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -16,6 +17,9 @@ from assistant import __version__
 from assistant.audio.format import AudioFormat
 from assistant.config import Settings, default_config_path, load_settings
 from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.speakers import SpeakerIdentifier
 
 log = logging.getLogger("assistant")
 
@@ -193,20 +197,44 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _classify(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.audio.files import read_file
     from assistant.classify import classify_file, plot, render_jsonl, render_text
     from assistant.sed.yamnet import YamnetClassifier
+    from assistant.speakers.segments import render as render_speakers
+    from assistant.speakers.segments import speakers_in
 
     classifier = YamnetClassifier(settings.models.cache_dir)  # loaded once for every file
+    voices = _enrolled_voices(settings)
     for path in args.files:
         result = classify_file(path, top_n=args.top, classifier=classifier)
         for line in render_jsonl(result) if args.json else render_text(result):
             print(line)
+        if voices is not None:
+            spans = speakers_in(read_file(path), result.scores, classifier.labels, voices)
+            for line in render_speakers(spans, str(path), args.json):
+                print(line)
         if args.plot is not None:
             out = args.plot if len(args.files) == 1 else \
                 args.plot.with_name(f"{args.plot.stem}-{path.stem}{args.plot.suffix}")
             plot(result, out)
             log.info("plot written to %s", out)
     return 0
+
+
+def _enrolled_voices(settings: Settings) -> SpeakerIdentifier | None:
+    """Who speaks in a file is shown when voices are enrolled (and torch is installed)."""
+    from assistant.speakers import ProfileStore, SpeakerIdentifier, VoiceEncoder
+
+    store = ProfileStore(settings.speakers.profiles_dir)
+    if not store.list():
+        return None
+    identifier = SpeakerIdentifier(VoiceEncoder(), store, settings.speakers.threshold)
+    try:
+        identifier.warm_up()
+    except AssistantError as exc:
+        log.warning("speakers not identified: %s", exc.message)
+        return None
+    return identifier
 
 
 def _speakers(settings: Settings, args: argparse.Namespace) -> int:

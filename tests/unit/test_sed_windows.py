@@ -12,3 +12,13 @@ def test_windows_overlap_by_the_hop_and_carry_stream_time() -> None:
     assert [at for at, _ in windows] == [5000, 5480, 5960, 6440, 6920]
     assert all(len(w) == 15360 for _, w in windows)
     assert windows[1][1][0] == 7680  # the second window starts 0.48 s in
+
+
+def test_speech_spans_join_windows_and_drop_short_ones() -> None:
+    from assistant.speakers.segments import speech_spans
+
+    labels = ["Speech", "Music"]
+    speech = [0.9, 0.9, 0.9, 0.1, 0.8, 0.1, 0.9, 0.9, 0.9, 0.9]
+    scores = np.array([[s, 0.0] for s in speech])
+    # windows 0-2: 0..1920 ms (kept); window 4 alone: 960 ms (too short); windows 6-9: kept
+    assert speech_spans(scores, labels) == [(0, 1920), (2880, 5280)]
