@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 from assistant import __version__
 from assistant.audio.format import AudioFormat
 from assistant.config import Settings, default_config_path, load_settings
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, ConfigError
 
 if TYPE_CHECKING:
     from assistant.speakers import SpeakerIdentifier
@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="make NAME's voice profile from audio files (at least 1 s of "
                                   "speech each; 3-5 clips of 3-10 s work best)")
     enroll.add_argument("name")
-    enroll.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    enroll.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    enroll.add_argument("--record", type=_positive, metavar="SECONDS",
+                        help="record this many seconds from the microphone instead of files")
     what.add_parser("list", parents=[common], help="show the enrolled speakers")
     remove = what.add_parser("remove", parents=[common], help="delete NAME's voice profile")
     remove.add_argument("name")
@@ -240,11 +242,19 @@ def _enrolled_voices(settings: Settings) -> SpeakerIdentifier | None:
 def _speakers(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from assistant.speakers import ProfileStore, VoiceEncoder, enroll_files
+    from assistant.audio.recording import record
+    from assistant.speakers import ProfileStore, VoiceEncoder, enroll_clips, enroll_files
 
     store = ProfileStore(settings.speakers.profiles_dir)
     if args.speakers_command == "enroll":
-        profile = enroll_files(args.name, args.files, store, VoiceEncoder())
+        if bool(args.files) == bool(args.record):
+            raise ConfigError("speakers enroll: give audio files or --record SECONDS (one).")
+        if args.record:
+            print(f"Speak now, for {args.record} seconds (read a paragraph aloud)...")
+            pcm = asyncio.run(record(settings.audio.input.device, args.record))
+            profile = enroll_clips(args.name, [("the recording", pcm)], store, VoiceEncoder())
+        else:
+            profile = enroll_files(args.name, args.files, store, VoiceEncoder())
         print(f"enrolled {profile.name} from {profile.clips} clip(s): "
               f"{store.path_for(profile.name)}")
     elif args.speakers_command == "list":

@@ -9,6 +9,7 @@ from assistant.speakers.identify import (
     AsyncSpeakerIdentifier,
     SpeakerIdentifier,
     SpeakerMatch,
+    enroll_clips,
     enroll_files,
     identify,
 )
@@ -23,5 +24,5 @@ from assistant.speakers.profiles import (
 __all__ = [
     "DEFAULT_THRESHOLD", "UNKNOWN", "AsyncSpeakerIdentifier", "ProfileStore", "SpeakerError",
     "SpeakerIdentifier", "SpeakerMatch", "SpeakerProfile", "VoiceEncoder", "default_profiles_dir",
-    "enroll_files", "identify",
+    "enroll_clips", "enroll_files", "identify",
 ]

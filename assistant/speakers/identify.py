@@ -67,18 +67,26 @@ def enroll_files(name: str, paths: Sequence[Path], store: ProfileStore,
     store.path_for(name)  # a bad name fails before minutes of decoding
     if not paths:
         raise SpeakerError(f"cannot enroll {name!r}: give at least one audio file.")
+    return enroll_clips(name, [(str(path), read_file(path)) for path in paths], store, encoder,
+                        min_speech_ms)
+
+
+def enroll_clips(name: str, clips: Sequence[tuple[str, bytes]], store: ProfileStore,
+                 encoder: VoiceEncoder, min_speech_ms: int = MIN_SPEECH_MS) -> SpeakerProfile:
+    """Enroll from (where it came from, 16 kHz mono int16) clips: files or a recording."""
+    store.path_for(name)
     embeddings = []
-    for path in paths:
-        speech = trim_silence(read_file(path))
+    for where, pcm in clips:
+        speech = trim_silence(pcm)
         speech_ms = len(speech) // 2 * 1000 // RATE_HZ
         if speech_ms < min_speech_ms:
             raise SpeakerError(
-                f"{path}: only {speech_ms} ms of speech; each enrollment clip needs at least "
+                f"{where}: only {speech_ms} ms of speech; each enrollment clip needs at least "
                 f"{min_speech_ms} ms. Record a longer sentence (3-10 s is best)."
             )
         embeddings.append(encoder.embed(speech))
     profile = store.enroll(name, embeddings)
-    log.info("enrolled %s from %d clips in %s", name, len(paths), store.path_for(name))
+    log.info("enrolled %s from %d clips in %s", name, len(clips), store.path_for(name))
     return profile
 
 

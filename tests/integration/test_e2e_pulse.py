@@ -246,3 +246,35 @@ def test_listen_without_a_daemon_says_so(tmp_path: Path) -> None:
     assert "no assistant daemon is listening" in message, listen.stderr
     assert "assistant run" in message, listen.stderr
     assert "Traceback" not in listen.stderr
+
+
+def test_enroll_a_voice_from_the_microphone(
+    pulse: PulseServer, audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
+) -> None:
+    voice = [audio_dir / f"asr/speechbrain_spk1_snt{n}.wav" for n in (1, 2, 3, 4)]
+    said = build_input(300, *voice, 300, name="enroll.wav")
+    config = tmp_path / "speakers.yaml"
+    config.write_text(f"speakers: {{profiles_dir: {tmp_path / 'voices'}}}\n")
+    command = [sys.executable, "-m", "assistant", "--config", str(config), "speakers"]
+    enroll = subprocess.Popen([*command, "enroll", "alice", "--record", "6"], env=pulse.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert enroll.stdout is not None
+        assert "Speak now" in enroll.stdout.readline()
+        play(pulse, said)
+        out, err = enroll.communicate(timeout=60)
+    finally:
+        if enroll.poll() is None:
+            enroll.kill()
+            enroll.communicate()
+    assert enroll.returncode == 0, err
+    other = subprocess.run([*command, "enroll", "bob",
+                            *[str(audio_dir / f"asr/speechbrain_spk2_snt{n}.wav") for n in (1, 2)]],
+                           env=pulse.env, capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    found = subprocess.run([sys.executable, "-m", "assistant", "--config", str(config),
+                            "classify", "--json", str(audio_dir / "asr/speechbrain_spk1_snt6.wav")],
+                           env=pulse.env, capture_output=True, text=True, timeout=120)
+    names = [json.loads(line)["name"] for line in found.stdout.splitlines()
+             if '"speaker_identified"' in line]
+    assert names == ["alice"], (names, found.stderr)
