@@ -1,6 +1,6 @@
 """Idle CPU and memory of the real daemon while it listens to silence and to faint noise.
 
-Run from the repo root: `python -m tests.bench.bench_idle [--seconds N]`.
+Run from the repo root: `python -m tests.bench.bench_idle [--seconds N] [--sounds]`.
 The daemon reads raw 16 kHz 16-bit mono PCM on stdin, fed in real time (20 ms blocks) from a
 thread; measuring starts 5 s after its control socket appears (models loaded, listening).
 """
@@ -72,11 +72,13 @@ def status_kb(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str) -> Sample:
+def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds: bool
+            ) -> Sample:
     socket_path = tmp / f"{label}.sock"
     config = tmp / f"{label}.yaml"
     config.write_text(f"conversation: {{control_socket: '{socket_path}'}}\n"
-                      f"endpoint: {{vad: {vad}}}\n")
+                      f"endpoint: {{vad: {vad}}}\n"
+                      f"sounds: {{enabled: {'true' if sounds else 'false'}}}\n")
     log = (tmp / f"{label}.log").open("wb")
     cmd = [sys.executable, "-m", "assistant", "--config", str(config), "run", "--input", "-",
            "--output", "none", "--quiet"]
@@ -126,11 +128,14 @@ def main() -> None:
     parser.add_argument("--audio", type=Path, help="unused; accepted like the other benchmarks")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
+    parser.add_argument("--sounds", action="store_true",
+                        help="also run the sound-event stage (YAMNet), as sounds.enabled does")
     args = parser.parse_args()
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
-        samples = [measure("zeros", False, args.seconds, Path(tmp), args.vad),
-                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp), args.vad)]
+        samples = [measure("zeros", False, args.seconds, Path(tmp), args.vad, args.sounds),
+                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp), args.vad,
+                           args.sounds)]
     print(f"idle daemon, {args.seconds:g} s measured after {SETTLE_S:g} s settle, "
           f"{os.cpu_count()} CPUs, {TICKS_PER_S} ticks/s")
     print(f"{'input':<16} {'CPU % core':>10} {'VmRSS MB':>9} {'VmHWM MB':>9} {'ready s':>8} "
