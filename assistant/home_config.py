@@ -10,8 +10,13 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+
+def _named_speakers(names: list[str]) -> list[str]:
+    if any(name.casefold() == "unknown" for name in names):
+        raise ValueError("'unknown' is every voice nobody enrolled; list enrolled names only")
+    return names
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,7 +116,7 @@ class DeviceSettings(_Section):
     """Unit spoken after a sensor's value ("degrees")."""
     qos: Annotated[int, Field(ge=0, le=2)] = 1
     retain: bool = False
-    speakers: list[str] = []
+    speakers: Annotated[list[str], AfterValidator(_named_speakers)] = []
     """Only these enrolled speakers may command it (empty: anyone)."""
     # Home Assistant
     entity_id: Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")] | None = None

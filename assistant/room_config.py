@@ -21,8 +21,8 @@ class SoundRuleSettings(_Section):
     """When one of `labels` is heard long enough: say something and/or run an action."""
 
     labels: Annotated[list[str], Field(min_length=1)]
-    """AudioSet class names ("Smoke detector, smoke alarm") or groups (alarm, glass, dog, baby,
-    doorbell)."""
+    """AudioSet class names ("Smoke detector, smoke alarm") or groups (alarm, glass, dog, cat,
+    baby, doorbell, phone, water)."""
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.4
     min_duration_ms: Annotated[int, Field(ge=0, le=60000)] = 500
     say: str | None = None

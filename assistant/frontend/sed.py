@@ -1,12 +1,15 @@
-"""The sound-event stage: YAMNet on every 0.48 s of the stream, beside the voice loop.
+"""The sound-event stage: a sound classifier on the last 0.96 s every 0.48 s, beside the voice loop.
 
 It reads its own hub subscription (when it falls behind, the hub drops its oldest audio, never
-the voice loop's) and computes in its own thread. The assistant's own voice and speech in the
-room do not start non-speech events.
+the voice loop's) and computes in its own thread. Rules act as soon as a sound has lasted its
+minimum time (an alarm is announced while it still rings), from their own bounded queue, so a
+slow webhook never holds up listening. The assistant's own voice and speech in the room do not
+start non-speech events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from assistant.sed.detector import (
     DetectorSettings,
     SoundDetector,
     SoundEvent,
+    SoundStarted,
     Watch,
     build_watches,
     default_watches,
@@ -30,13 +34,16 @@ from assistant.sed.music import MusicSettings, MusicTags, MusicTracker
 from assistant.sed.windows import WaveformClassifier, WindowBuffer
 
 log = logging.getLogger(__name__)
-BATCH_MS = 480  # one executor hop per window, not per 20 ms chunk
 SPEECH_SCORE = 0.5
+RULE_QUEUE = 16
+RULES_DRAIN_S = 30.0
+FAILURE_REPORTS = (1, 10, 100)  # then every 1000th: not a stage_failed every 0.48 s
 
 
 @dataclass(frozen=True)
 class _Found:
-    events: list[SoundEvent]
+    started: list[SoundStarted]
+    ended: list[SoundEvent]
     music: list[MusicTags]
 
 
@@ -49,16 +56,22 @@ class SoundStage:
         self._speaking = assistant_speaking
         self._settings = settings
         self._worker = Worker("sounds")
-        self._windows = WindowBuffer(classifier.window_ms, classifier.hop_ms)
+        self._windows: WindowBuffer | None = None
         self._detector: SoundDetector | None = None
         self._music: MusicTracker | None = None
         self._speech_index = -1
+        self._failures = 0
+        self._fired: set[tuple[str, int]] = set()
+        self._rule_queue: asyncio.Queue[SoundDetected] = asyncio.Queue(RULE_QUEUE)
 
     def load(self) -> None:
-        """In the caller's thread, before the daemon says it is ready."""
+        """In the caller's thread, before the daemon says it is ready (the model is loaded)."""
         self._classifier.load()
-        labels = tuple(self._classifier.labels)
-        self._detector = SoundDetector(DetectorSettings(self._watches(labels), labels))
+        c = self._classifier
+        labels = tuple(c.labels)
+        self._windows = WindowBuffer(c.window_ms, c.hop_ms)
+        self._detector = SoundDetector(DetectorSettings(self._watches(labels), labels,
+                                                        window_ms=c.window_ms, hop_ms=c.hop_ms))
         music = self._settings.music
         if music.enabled:
             self._music = MusicTracker(labels, MusicSettings(
@@ -66,7 +79,8 @@ class SoundStage:
         self._speech_index = LabelIndex(labels).index("Speech")
 
     def _watches(self, labels: tuple[str, ...]) -> tuple[Watch, ...]:
-        """One watch per rule label (merged across rules), and the usual groups no rule names."""
+        """One watch per rule label (merged across rules), and the usual groups whose classes no
+        rule watches: overlapping watches would report one sound twice."""
         watched: dict[str, tuple[float, int]] = {}
         for rule in self._settings.rules:
             for name in rule.labels:
@@ -75,63 +89,100 @@ class SoundStage:
                                  min(shortest, rule.min_duration_ms))
         watches = [w for name, (threshold, shortest) in watched.items()
                    for w in build_watches({name: threshold}, labels, shortest)]
-        named = {name.casefold() for name in watched}
+        taken = frozenset().union(*(w.indices for w in watches))
         watches += [w for w in default_watches(labels)
-                    if w.name not in named and w.name in GROUPS]
+                    if w.name in GROUPS and w.indices and not w.indices & taken]
         return tuple(watches)
 
     async def run(self, audio: AsyncIterable[AudioChunk]) -> None:
-        pending: list[AudioChunk] = []
         try:
-            async for chunk in audio:
-                pending.append(chunk)
-                if pending[-1].end_ms - pending[0].start_ms < BATCH_MS:
-                    continue
+            async with asyncio.TaskGroup() as group:
+                rules = group.create_task(self._run_rules(), name="sound-rules")
+                try:
+                    await self._listen(audio)
+                    # The input ended (a file): what still sounds is reported, rules finish.
+                    await asyncio.to_thread(self._worker.shutdown, True)
+                    self._report_ended(self._detector.finish() if self._detector else [])
+                    async with asyncio.timeout(RULES_DRAIN_S):
+                        await self._rule_queue.join()
+                finally:
+                    rules.cancel()
+        finally:
+            # Off the event loop: the model may still be busy with the last window.
+            await asyncio.to_thread(self._worker.shutdown, True)
+
+    async def _listen(self, audio: AsyncIterable[AudioChunk]) -> None:
+        pending: list[AudioChunk] = []
+        hop_ms = self._classifier.hop_ms
+        async for chunk in audio:
+            pending.append(chunk)
+            if pending[-1].end_ms - pending[0].start_ms >= min(hop_ms, 480):
                 batch, pending = pending, []
                 await self._process(batch)
-        finally:
-            await self._finish()
-            self._worker.shutdown(wait=True)
 
     async def _process(self, batch: list[AudioChunk]) -> None:
         speaking = self._speaking()
         try:
             found = await self._worker.call(self._analyse, batch, speaking)
         except Exception as exc:  # a broken model must not stop the daemon
-            log.exception("sound events failed")
-            self._emit(StageFailed(at_ms=batch[-1].end_ms, stage=Stage.SOUND,
-                                   code="sound_failed", message=f"{type(exc).__name__}: {exc}"))
+            self._failures += 1
+            if self._failures in FAILURE_REPORTS or self._failures % 1000 == 0:
+                log.exception("sound events failed (%d times)", self._failures)
+                self._emit(StageFailed(at_ms=batch[-1].end_ms, stage=Stage.SOUND,
+                                       code="sound_failed",
+                                       message=f"{type(exc).__name__}: {exc}"))
             return
-        await self._report(found)
+        self._failures = 0
+        for tags in found.music:
+            self._emit(MusicDetected(at_ms=tags.at_ms, genre=tags.genre, mood=tags.mood,
+                                     instrument=tags.instrument, score=round(tags.score, 3)))
+        for started in found.started:
+            self._queue_rules(SoundDetected(at_ms=started.at_ms, label=started.label,
+                                            score=round(float(started.score), 3),
+                                            start_ms=started.start_ms, end_ms=started.at_ms))
+        self._report_ended(found.ended)
 
     def _analyse(self, batch: list[AudioChunk], speaking: bool) -> _Found:
-        assert self._detector is not None
-        events: list[SoundEvent] = []
-        music: list[MusicTags] = []
+        assert self._detector is not None and self._windows is not None
+        found = _Found([], [], [])
         samples = pcm_to_float(b"".join(c.pcm for c in batch))
         for start_ms, window in self._windows.push(samples, batch[0].start_ms):
             scores = self._classifier.scores_waveform(window)
             speech = speaking or float(scores[self._speech_index]) >= SPEECH_SCORE
-            events += [e for e in self._detector.update(scores, start_ms, speech=speech)
-                       if isinstance(e, SoundEvent)]
+            for event in self._detector.update(scores, start_ms, speech=speech):
+                if isinstance(event, SoundStarted):
+                    found.started.append(event)
+                else:
+                    found.ended.append(event)
             if self._music is not None and (tags := self._music.update(scores, start_ms)):
-                music.append(tags)
-        return _Found(events, music)
+                found.music.append(tags)
+        return found
 
-    async def _report(self, found: _Found) -> None:
-        for tags in found.music:
-            self._emit(MusicDetected(at_ms=tags.at_ms, genre=tags.genre, mood=tags.mood,
-                                     instrument=tags.instrument, score=round(tags.score, 3)))
-        for event in found.events:
+    def _report_ended(self, ended: list[SoundEvent]) -> None:
+        for event in ended:
             detected = SoundDetected(at_ms=event.end_ms, label=event.label,
                                      score=round(float(event.score), 3),
                                      start_ms=event.start_ms, end_ms=event.end_ms)
             self._emit(detected)
-            await self._rules.on_sound(detected)
+            self._queue_rules(detected)  # a sound shorter than a rule's minimum never started
 
-    async def _finish(self) -> None:
-        """The input ended: a sound still going on is reported with the audio seen."""
-        if self._detector is None:
-            return
-        events = self._detector.finish()
-        await self._report(_Found(list(events), []))
+    def _queue_rules(self, detected: SoundDetected) -> None:
+        key = (detected.label, detected.start_ms)
+        if key in self._fired:
+            return  # already acted on when it started
+        self._fired.add(key)
+        if len(self._fired) > 1000:
+            self._fired.clear()
+        try:
+            self._rule_queue.put_nowait(detected)
+        except asyncio.QueueFull:
+            log.warning("sound rules are behind; %s at %d ms not acted on", detected.label,
+                        detected.start_ms)
+
+    async def _run_rules(self) -> None:
+        while True:
+            detected = await self._rule_queue.get()
+            try:
+                await self._rules.on_sound(detected)
+            finally:
+                self._rule_queue.task_done()

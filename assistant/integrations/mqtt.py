@@ -70,7 +70,7 @@ _ROUTES: dict[type[Event], _Route] = {
     Replied: _Route("reply"),
     StageFailed: _Route("error"),
     SoundDetected: _Route("sound"),
-    MusicDetected: _Route("music", retain=True),
+    MusicDetected: _Route("music"),  # nothing says when music stops: not retained
     SpeakerIdentified: _Route("speaker"),
 }
 

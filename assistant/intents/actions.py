@@ -9,8 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+
+def _named_speakers(names: list[str]) -> list[str]:
+    if any(name.casefold() == "unknown" for name in names):
+        raise ValueError("'unknown' is every voice nobody enrolled; list enrolled names only")
+    return names
 
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -79,7 +84,7 @@ class CustomIntent(_Action):
     """Template for what to say when the action succeeded ("" says nothing). It also sees
     `result`: the HTTP response body (parsed JSON when it is JSON) or the command's output."""
     action: Action
-    speakers: list[str] = []
+    speakers: Annotated[list[str], AfterValidator(_named_speakers)] = []
     """Only these enrolled speakers may use this intent (empty: anyone)."""
 
 

@@ -7,6 +7,7 @@ from typing import Protocol
 import numpy as np
 
 RATE_HZ = 16000
+GAP_TOLERANCE_MS = 30  # rounding of ms stream times; a dropped 20 ms chunk is more
 
 
 class WaveformClassifier(Protocol):
@@ -31,11 +32,16 @@ class WindowBuffer:
         self._hop = hop_ms * RATE_HZ // 1000
         self._hop_ms = hop_ms
         self._samples = np.zeros(0, dtype=np.float32)
-        self._start_ms: int | None = None  # stream time of self._samples[0]
+        self._start_ms = 0  # stream time of self._samples[0]
+        self._started = False
 
     def push(self, samples: np.ndarray, start_ms: int) -> list[tuple[int, np.ndarray]]:
-        if self._start_ms is None:
-            self._start_ms = start_ms
+        """`start_ms`: stream time of samples[0]. After a gap (audio dropped while the stage
+        was behind) it starts over, so no window joins audio from both sides of the gap."""
+        expected = self._start_ms + len(self._samples) * 1000 // RATE_HZ
+        if not self._started or abs(start_ms - expected) > GAP_TOLERANCE_MS:
+            self._samples = np.zeros(0, dtype=np.float32)
+            self._start_ms, self._started = start_ms, True
         self._samples = np.concatenate([self._samples, samples.astype(np.float32)])
         windows = []
         while len(self._samples) >= self._window:

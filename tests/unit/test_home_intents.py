@@ -247,5 +247,5 @@ def test_speaker_restricted_device_refuses_anyone_else_and_does_nothing() -> Non
     assert as_speaker("unknown")[1] is False
     assert not as_speaker(None)[1]  # speaker identification off: refuse, never guess
     assert broker.sent == []
-    assert as_speaker("bob") == ("Unlocked the front door.", True)
+    assert as_speaker("Bob") == ("Unlocked the front door.", True)  # names ignore case
     assert broker.sent == [("door/set", "UNLOCK")]

@@ -22,3 +22,12 @@ def test_speech_spans_join_windows_and_drop_short_ones() -> None:
     scores = np.array([[s, 0.0] for s in speech])
     # windows 0-2: 0..1920 ms (kept); window 4 alone: 960 ms (too short); windows 6-9: kept
     assert speech_spans(scores, labels) == [(0, 1920), (2880, 5280)]
+
+
+def test_a_gap_in_the_stream_starts_the_windows_over() -> None:
+    buffer = WindowBuffer(window_ms=960, hop_ms=480)
+    second = np.ones(16000, dtype=np.float32)
+    assert buffer.push(np.zeros(12000, dtype=np.float32), start_ms=0) == []
+    windows = buffer.push(second, start_ms=2000)  # 1250 ms of audio never arrived
+    assert [at for at, _ in windows] == [2000]
+    assert windows[0][1].min() == 1.0  # nothing from before the gap

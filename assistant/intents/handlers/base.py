@@ -30,7 +30,8 @@ class HandlerResult:
 
 def refusal(allowed: list[str], speaker: str | None) -> HandlerResult | None:
     """The spoken refusal when only `allowed` speakers may give this command; None if allowed."""
-    if not allowed or speaker in allowed:
+    if not allowed or (speaker is not None and speaker != "unknown"
+                       and speaker.casefold() in {name.casefold() for name in allowed}):
         return None
     names = " or ".join(allowed)
     if speaker is None:
