@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from threadpoolctl import threadpool_limits
 
 from assistant.asr.whisper import WhisperTranscriber
 from assistant.audio.devices import Microphone, Speaker
@@ -75,6 +76,9 @@ class RunOptions:
 
 
 async def run_daemon(settings: Settings, options: RunOptions) -> int:
+    # numpy's matrix products here are small; OpenBLAS's extra threads spin-wait after each one,
+    # which cost ~20% of a core with sound events on. CTranslate2 and onnxruntime keep theirs.
+    threadpool_limits(limits=1, user_api="blas")
     with ExitStack() as stack:
         bus = EventBus()
         if options.events == "-":

@@ -183,6 +183,8 @@ class YamnetClassifier:
             # One core at most: Whisper and TTS need the rest, and a 0.96 s patch is cheap.
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
+            # Idle threads sleep rather than spin between windows.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = ort.InferenceSession(str(model_path), options,
                                                providers=["CPUExecutionProvider"])

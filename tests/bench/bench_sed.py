@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from assistant.audio.files import read_file
 from assistant.audio.format import AudioChunk
@@ -46,7 +47,8 @@ def stream_cost(pcm: bytes, classifier: YamnetClassifier) -> tuple[float, int]:
             yield AudioChunk(pcm[offset:offset + CHUNK_BYTES], start_ms=offset // 32)
 
     started = time.process_time()  # all threads: the stage's executor included
-    asyncio.run(stage.run(chunks()))
+    with threadpool_limits(limits=1, user_api="blas"):  # as the daemon runs it
+        asyncio.run(stage.run(chunks()))
     spent = time.process_time() - started
     windows = counting.calls
     return 100 * spent / (len(pcm) / 32000), windows
