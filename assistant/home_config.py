@@ -12,11 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from assistant.intents.actions import named_speakers
 
-def _named_speakers(names: list[str]) -> list[str]:
-    if any(name.casefold() == "unknown" for name in names):
-        raise ValueError("'unknown' is every voice nobody enrolled; list enrolled names only")
-    return names
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -116,7 +113,7 @@ class DeviceSettings(_Section):
     """Unit spoken after a sensor's value ("degrees")."""
     qos: Annotated[int, Field(ge=0, le=2)] = 1
     retain: bool = False
-    speakers: Annotated[list[str], AfterValidator(_named_speakers)] = []
+    speakers: Annotated[list[str], AfterValidator(named_speakers)] = []
     """Only these enrolled speakers may command it (empty: anyone)."""
     # Home Assistant
     entity_id: Annotated[str, Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")] | None = None

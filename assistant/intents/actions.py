@@ -12,10 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
-def _named_speakers(names: list[str]) -> list[str]:
+def named_speakers(names: list[str]) -> list[str]:
+    """A `speakers:` list (of a device or an intent): enrolled names only."""
     if any(name.casefold() == "unknown" for name in names):
         raise ValueError("'unknown' is every voice nobody enrolled; list enrolled names only")
     return names
+
 
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -84,7 +86,7 @@ class CustomIntent(_Action):
     """Template for what to say when the action succeeded ("" says nothing). It also sees
     `result`: the HTTP response body (parsed JSON when it is JSON) or the command's output."""
     action: Action
-    speakers: Annotated[list[str], AfterValidator(_named_speakers)] = []
+    speakers: Annotated[list[str], AfterValidator(named_speakers)] = []
     """Only these enrolled speakers may use this intent (empty: anyone)."""
 
 

@@ -17,6 +17,7 @@ from assistant.intents.handlers.base import Handler, HandlerContext, HandlerResu
 from assistant.intents.handlers.timers import timer_handlers
 from assistant.intents.matching import IntentMatch
 from assistant.timers import TimerService
+from tests.unit.test_timers import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,18 +52,6 @@ class Assistant:
         return asyncio.run(self.say(text)).speech
 
 
-async def _announced(service: TimerService, heard: asyncio.Queue[str], count: int,
-                     timeout_s: float) -> list[str]:
-    task = asyncio.create_task(service.run())
-    try:
-        async with asyncio.timeout(timeout_s):
-            return [await heard.get() for _ in range(count)]
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
 def test_a_spoken_timer_is_announced_when_done(intents: Intents, tmp_path: Path) -> None:
     async def scenario() -> tuple[str, list[str], float]:
         heard: asyncio.Queue[str] = asyncio.Queue(maxsize=10)
@@ -70,7 +59,7 @@ def test_a_spoken_timer_is_announced_when_done(intents: Intents, tmp_path: Path)
         service.load()
         reply = await Assistant(intents, service).say("set a timer for 2 seconds")
         started = time.monotonic()
-        said = await _announced(service, heard, 1, timeout_s=5)
+        said = await run_until(service, heard, 1, timeout_s=5)
         return reply.speech, said, time.monotonic() - started
 
     reply, said, took_s = asyncio.run(scenario())
@@ -140,7 +129,7 @@ def test_timers_survive_a_restart(intents: Intents, tmp_path: Path) -> None:
         assert (await Assistant(intents, service).say("how much time is left on the tea timer")
                 ).speech in ("Your tea timer has 2 seconds left.",
                              "Your tea timer has 1 second left.")
-        return await _announced(service, heard, 2, timeout_s=5)
+        return await run_until(service, heard, 2, timeout_s=5)
 
     assert asyncio.run(second_run()) == ["Your 1 second timer finished while I was off.",
                                          "Your tea timer is done."]

@@ -225,7 +225,7 @@ def test_default_state_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert default_state_file() == tmp_path / ".local" / "state" / "assistant" / "timers.json"
 
 
-async def _run_until(service: TimerService, heard: asyncio.Queue[str], count: int,
+async def run_until(service: TimerService, heard: asyncio.Queue[str], count: int,
                      timeout_s: float) -> list[str]:
     """Run the service until it has announced `count` things; return them."""
     task = asyncio.create_task(service.run())
@@ -244,7 +244,7 @@ def test_run_announces_timers_in_order(tmp_path: Path) -> None:
         service = TimerService(tmp_path / "timers.json", heard.put_nowait)
         service.start(0.15, "tea")
         service.start(0.05, "egg")
-        said = await _run_until(service, heard, 2, timeout_s=2)
+        said = await run_until(service, heard, 2, timeout_s=2)
         assert service.list() == [] and heard.empty()
         return said
 
@@ -257,7 +257,7 @@ def test_run_wakes_for_a_timer_started_while_it_sleeps(tmp_path: Path) -> None:
         heard: asyncio.Queue[str] = asyncio.Queue(maxsize=10)
         service = TimerService(tmp_path / "timers.json", heard.put_nowait)
         service.start(3600, "long")
-        task = asyncio.create_task(_run_until(service, heard, 1, timeout_s=2))
+        task = asyncio.create_task(run_until(service, heard, 1, timeout_s=2))
         await asyncio.sleep(0.02)  # run() is now sleeping until the hour-long timer
         service.add(service.start(1, "short").id, -0.95)
         said = await task
@@ -279,7 +279,7 @@ def test_a_timer_due_while_off_is_announced_at_start(tmp_path: Path, clock: Fake
         heard: asyncio.Queue[str] = asyncio.Queue(maxsize=10)
         after = TimerService(path, heard.put_nowait, clock)
         after.load()
-        said = await _run_until(after, heard, 2, timeout_s=2)
+        said = await run_until(after, heard, 2, timeout_s=2)
         assert [t.name for t in after.list()] == ["roast"]
         return said
 
