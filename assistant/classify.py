@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,9 @@ import numpy as np
 from assistant.audio.files import read_file
 from assistant.sed import features
 from assistant.sed.detector import DetectorSettings, SoundDetector, SoundEvent, default_watches
-from assistant.sed.labels import LabelIndex
+from assistant.sed.labels import speech_flags  # a file has no VAD: the model's opinion
 from assistant.sed.music import MusicSettings, MusicTags, MusicTracker
 from assistant.sed.yamnet import Classifier, YamnetClassifier
-
-SPEECH_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,14 @@ class ClassifyResult:
         return np.asarray(self.scores.mean(axis=0))
 
 
-def speech_flags(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-    """Per window: is it speech? A file has no VAD/assistant state, so the model's own opinion."""
-    return np.asarray(scores[:, LabelIndex(labels).index("Speech")] >= SPEECH_THRESHOLD)
-
-
 def classify_samples(samples: np.ndarray, classifier: Classifier, *, top_n: int = 3,
                      path: str = "", detector: DetectorSettings | None = None,
                      music: MusicSettings | None = None) -> ClassifyResult:
     """16 kHz float samples -> result; windows start every 0.48 s from 0."""
     classifier.load()
-    patches = features.waveform_patches(samples)
+    # End padding only adds frames: the unpadded log-mel (for the plot) is its head.
+    mel = features.log_mel(features.pad_waveform(np.asarray(samples, dtype=np.float32)))
+    patches = features.frame_patches(mel)
     scores = (np.stack([classifier.scores(p) for p in patches]) if len(patches)
               else np.zeros((0, len(classifier.labels)), dtype=np.float32))
     labels = classifier.labels
@@ -84,7 +79,8 @@ def classify_samples(samples: np.ndarray, classifier: Classifier, *, top_n: int 
             tags.append(found)
     events.extend(sounds.finish())
     return ClassifyResult(path, round(len(samples) * 1000 / features.RATE_HZ), tuple(windows),
-                          tuple(events), tuple(tags), features.log_mel(samples), scores)
+                          tuple(events), tuple(tags),
+                          mel[:features.frame_count(len(samples))], scores)
 
 
 def classify_file(path: Path, top_n: int = 3, classifier: Classifier | None = None,

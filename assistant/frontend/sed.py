@@ -29,12 +29,11 @@ from assistant.sed.detector import (
     default_watches,
 )
 from assistant.sed.features import pcm_to_float
-from assistant.sed.labels import GROUPS, LabelIndex
+from assistant.sed.labels import GROUPS, SPEECH, SPEECH_SCORE, LabelIndex
 from assistant.sed.music import MusicSettings, MusicTags, MusicTracker
 from assistant.sed.windows import WaveformClassifier, WindowBuffer
 
 log = logging.getLogger(__name__)
-SPEECH_SCORE = 0.5
 RULE_QUEUE = 16
 RULES_DRAIN_S = 30.0
 FAILURE_REPORTS = (1, 10, 100)  # then every 1000th: not a stage_failed every 0.48 s
@@ -76,7 +75,7 @@ class SoundStage:
         if music.enabled:
             self._music = MusicTracker(labels, MusicSettings(
                 threshold=music.threshold, min_duration_ms=int(music.min_duration_s * 1000)))
-        self._speech_index = LabelIndex(labels).index("Speech")
+        self._speech_index = LabelIndex(labels).index(SPEECH)
 
     def _watches(self, labels: tuple[str, ...]) -> tuple[Watch, ...]:
         """One watch per rule label (merged across rules), and the usual groups whose classes no

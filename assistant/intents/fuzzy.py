@@ -24,9 +24,10 @@ class Corrector:
     def __init__(self, templates: dict[str, Any], slot_lists: dict[str, SlotList],
                  threshold: float) -> None:
         self._threshold = threshold * 100
-        self._phrases = sorted({p for p in _slot_phrases(templates, slot_lists) if " " in p})
+        phrases = _slot_phrases(templates, slot_lists)
+        self._phrases = sorted(p for p in phrases if " " in p)
         self._vocabulary = sorted(_template_words(templates) | {
-            w for p in _slot_phrases(templates, slot_lists) for w in p.split()})
+            w for p in phrases for w in p.split()})
         self._known = set(self._vocabulary)
 
     def correct(self, text: str) -> tuple[str, float]:

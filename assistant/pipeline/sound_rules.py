@@ -56,15 +56,6 @@ class SoundRules:
             built.append(Rule(rule, frozenset(expand(rule.labels)), action))
         return cls(built, announce, emit)
 
-    @property
-    def labels(self) -> dict[str, float]:
-        """Every class a rule watches, with the lowest threshold any rule gives it."""
-        watched: dict[str, float] = {}
-        for rule in self._rules:
-            for label in rule.labels:
-                watched[label] = min(watched.get(label, 1.0), rule.settings.threshold)
-        return watched
-
     async def on_sound(self, event: SoundDetected) -> None:
         """Fire every rule this sound satisfies (each at most once per cooldown)."""
         for i, rule in enumerate(self._rules):

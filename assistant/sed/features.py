@@ -13,8 +13,6 @@ from functools import cache
 
 import numpy as np
 
-from assistant.audio.format import STREAM_FORMAT
-
 RATE_HZ = 16000
 WINDOW_SAMPLES = 400  # 25 ms
 HOP_SAMPLES = 160  # 10 ms
@@ -66,13 +64,14 @@ def _hann() -> np.ndarray:
     return window.astype(np.float32)
 
 
-def _frame_count(samples: int) -> int:
+def frame_count(samples: int) -> int:
+    """Complete 25 ms frames in `samples` samples."""
     return 1 + (samples - WINDOW_SAMPLES) // HOP_SAMPLES if samples >= WINDOW_SAMPLES else 0
 
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
     """Float samples in [-1, 1] -> [frames, 64] log-mel; only complete 25 ms windows."""
-    count = _frame_count(len(samples))
+    count = frame_count(len(samples))
     if count == 0:
         return np.zeros((0, MEL_BANDS), dtype=np.float32)
     starts = np.arange(count)[:, None] * HOP_SAMPLES + np.arange(WINDOW_SAMPLES)[None, :]
@@ -119,39 +118,3 @@ class PatchSpan:
 def patch_span(index: int, offset_ms: int = 0) -> PatchSpan:
     start = offset_ms + index * PATCH_HOP_MS
     return PatchSpan(index, start, start + PATCH_MS)
-
-
-class StreamingFrontEnd:
-    """Feed 16 kHz mono int16 PCM of any chunk size; get a patch every 0.48 s of audio.
-
-    The patches are identical to `waveform_patches` of the same audio (without its end padding).
-    Frames are only computed when a patch is due, so the per-chunk cost is one buffer append.
-    """
-
-    def __init__(self) -> None:
-        self._samples = np.zeros(0, dtype=np.float32)  # from the next frame's first sample on
-        self._frames = np.zeros((0, MEL_BANDS), dtype=np.float32)  # not yet dropped
-        self.emitted = 0
-
-    def push(self, pcm: bytes) -> list[np.ndarray]:
-        if len(pcm) % STREAM_FORMAT.width_bytes:
-            raise ValueError("PCM must be whole 16-bit samples")
-        self._samples = np.concatenate([self._samples, pcm_to_float(pcm)])
-        patches: list[np.ndarray] = []
-        while self._frames_possible() >= PATCH_FRAMES:
-            self._compute_frames()
-            patches.append(self._frames[:PATCH_FRAMES].copy())
-            self._frames = self._frames[PATCH_HOP_FRAMES:]
-            self.emitted += 1
-        return patches
-
-    def next_span(self, offset_ms: int = 0) -> PatchSpan:
-        return patch_span(self.emitted, offset_ms)
-
-    def _frames_possible(self) -> int:
-        return len(self._frames) + _frame_count(len(self._samples))
-
-    def _compute_frames(self) -> None:
-        mel = log_mel(self._samples)
-        self._frames = np.concatenate([self._frames, mel])
-        self._samples = self._samples[len(mel) * HOP_SAMPLES:]

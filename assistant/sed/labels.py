@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from assistant.errors import ConfigError
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -34,6 +36,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # Music sub-ontology ranges in class-map order, first and last name inclusive (AudioSet
 # ontology: "Musical instrument" children, "Music genre" children, "Music mood" children).
 MUSIC = "Music"
+SPEECH = "Speech"
+SPEECH_SCORE = 0.5
+"""A window whose Speech score reaches this counts as speech (stage, classify, speakers)."""
 MUSIC_RANGES: dict[str, tuple[str, str]] = {
     "instrument": ("Plucked string instrument", "Scratching (performance technique)"),
     "genre": ("Pop music", "Independent music"),
@@ -96,3 +101,8 @@ class LabelIndex:
 
 def expand(names: Iterable[str], labels: Sequence[str]) -> set[int]:
     return LabelIndex(labels).expand(names)
+
+
+def speech_flags(scores: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """[windows, classes] -> per window: is it speech, in the model's own opinion?"""
+    return np.asarray(scores[:, LabelIndex(labels).index(SPEECH)] >= SPEECH_SCORE)

@@ -213,9 +213,3 @@ class YamnetClassifier:
     def scores_waveform(self, samples: np.ndarray) -> np.ndarray:
         """0.96 s of 16 kHz float samples -> [521] probabilities (the daemon's path)."""
         return self.scores(features.waveform_patches(samples)[0])
-
-    def scores_many(self, patches: np.ndarray) -> np.ndarray:
-        """[N, 96, 64] -> [N, 521]."""
-        if len(patches) == 0:
-            return np.zeros((0, max(len(self.labels), 521)), dtype=np.float32)
-        return np.stack([self.scores(p) for p in patches])

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.sed.labels import LabelIndex
+from assistant.sed.features import PATCH_HOP_MS, PATCH_MS
+from assistant.sed.labels import speech_flags
 from assistant.speakers.identify import SpeakerIdentifier
 
-SPEECH_SCORE = 0.5
-HOP_MS = 480
-WINDOW_MS = 960
 MIN_SPEECH_MS = 1500  # shorter stretches say too little about a voice
 
 
@@ -28,14 +26,14 @@ class SpeakerSpan:
 
 def speech_spans(scores: np.ndarray, labels: list[str]) -> list[tuple[int, int]]:
     """[windows, classes] -> (start_ms, end_ms) of each run of speech windows."""
-    speech = scores[:, LabelIndex(labels).index("Speech")] >= SPEECH_SCORE
+    speech = speech_flags(scores, labels)
     spans: list[tuple[int, int]] = []
     start: int | None = None
     for i, is_speech in enumerate([*speech.tolist(), False]):
         if is_speech and start is None:
             start = i
         elif not is_speech and start is not None:
-            spans.append((start * HOP_MS, (i - 1) * HOP_MS + WINDOW_MS))
+            spans.append((start * PATCH_HOP_MS, (i - 1) * PATCH_HOP_MS + PATCH_MS))
             start = None
     return [(a, b) for a, b in spans if b - a >= MIN_SPEECH_MS]
 

@@ -73,25 +73,3 @@ def test_matches_an_independent_reference() -> None:
     for i in range(3):
         expected = reference_log_mel_frame(signal[i * 160:i * 160 + 400].astype(np.float64))
         assert np.allclose(ours[i], expected, atol=2e-3), i
-
-
-def test_streaming_gives_the_same_patches_as_the_batch_path() -> None:
-    rng = np.random.default_rng(1)
-    samples = (rng.standard_normal(16000 * 3) * 3000).astype("<i2")
-    stream = f.StreamingFrontEnd()
-    got: list[np.ndarray] = []
-    pcm = samples.tobytes()
-    for i in range(0, len(pcm), 640):  # 20 ms chunks
-        got.extend(stream.push(pcm[i:i + 640]))
-    batch = f.frame_patches(f.log_mel(f.pcm_to_float(pcm)))
-    assert len(got) == len(batch) == 5
-    assert stream.emitted == 5 and stream.next_span().start_ms == 5 * 480
-    for a, b in zip(got, batch, strict=True):
-        assert np.allclose(a, b, atol=1e-5)
-
-
-def test_streaming_emits_the_first_patch_after_975_ms() -> None:
-    stream = f.StreamingFrontEnd()
-    chunk = bytes(640)
-    counts = [len(stream.push(chunk)) for _ in range(49)]  # 980 ms
-    assert sum(counts) == 1 and counts[-1] == 1 and counts[-2] == 0

@@ -119,6 +119,7 @@ class HomeHandlers:
 
     async def _act(self, match: IntentMatch, context: HandlerContext, kinds: tuple[str, ...],
                    build: Build, done: str | None = None) -> HandlerResult:
+        """`done`: the reply on success; "{what}" in it names every device targeted."""
         target, devices = self._targets(match, kinds)
         if not devices:
             return HandlerResult(f"Sorry, I don't know any {target.describe()}.", success=False)
@@ -140,7 +141,9 @@ class HomeHandlers:
             return HandlerResult(self._responses.queued, success=False)
         verbs = {command.verb for _, command in able}
         verb = verbs.pop() if len(verbs) == 1 else "Done:"
-        return HandlerResult(done or f"{verb} the {self._what(target, [d for d, _ in able])}.")
+        if done is not None:
+            return HandlerResult(done.format(what=self._what(target, devices)))
+        return HandlerResult(f"{verb} the {self._what(target, [d for d, _ in able])}.")
 
     def _check_link(self, device: DeviceSettings, command: Command) -> None:
         if device.entity_id is not None and self._ha is None:
@@ -173,7 +176,7 @@ class HomeHandlers:
                 lambda d: d.brightness_command_topic,
                 lambda d: str(round(pct * d.brightness_scale / 100)),
                 "light.turn_on", {"brightness_pct": pct}),
-                done=f"Set the {self._what_of(match, ('light',))} to {pct} percent.")
+                done=f"Set the {{what}} to {pct} percent.")
         color = str(slots.get("color", "")).casefold()
         if color not in COLORS_RGB:
             return HandlerResult(f"Sorry, I can't set lights to {color or 'that'}.", False)
@@ -181,7 +184,7 @@ class HomeHandlers:
         return await self._act(match, context, ("light",), _setting(
             lambda d: d.rgb_command_topic, lambda d: ",".join(map(str, rgb)), "light.turn_on",
             {"rgb_color": list(rgb)}),
-            done=f"Set the {self._what_of(match, ('light',))} to {color}.")
+            done=f"Set the {{what}} to {color}.")
 
     async def _temperature(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         value = float(match.slots["temperature"])
@@ -251,9 +254,6 @@ class HomeHandlers:
         target = Target(name=slots.get("name"), area=slots.get("area"),
                         floor=slots.get("floor"), domains=domains)
         return target, self._registry.find(target)
-
-    def _what_of(self, match: IntentMatch, kinds: tuple[str, ...]) -> str:
-        return self._what(*self._targets(match, kinds))
 
     @staticmethod
     def _what(target: Target, devices: list[DeviceSettings]) -> str:
