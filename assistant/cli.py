@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add("devices", "list audio input and output devices")
 
-    classify = add("classify", "print what an audio file holds over time: sound events, music")
+    classify = add("classify", "print what an audio file holds over time: sounds, music, "
+                              "and who speaks (when voices are enrolled)")
     classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
     classify.add_argument("--json", action="store_true",
                           help="one JSON object per window and per event")
