@@ -54,6 +54,8 @@ from assistant.speakers import (
     VoiceEncoder,
 )
 from assistant.timers import TimerService, default_state_file
+from assistant.transcribe.history import CommandHistory
+from assistant.transcribe.index import default_index_path
 from assistant.tts.espeak import EspeakSynthesizer
 from assistant.tts.piper import PiperSynthesizer
 
@@ -110,6 +112,7 @@ class _Daemon:
         self.orchestrator: Orchestrator | None = None
         self.home = HomeLinks.from_settings(settings, self._announce, self._on_mqtt_command)
         self.speakers = _speaker_identifier(settings)
+        self.history = _command_history(settings)
 
     def _announce(self, text: str) -> None:
         if self.orchestrator is not None:
@@ -132,6 +135,9 @@ class _Daemon:
         router = Router.from_settings(settings, self.home.services)
         if self.home.mqtt is not None:
             self.bus.add(self.home.mqtt.emit)
+        if self.history is not None:
+            await asyncio.to_thread(self.history.open)
+            self.bus.add(self.history)
         wake = WakeDetector(settings.wake) if settings.conversation.mode == "wake_word" else None
         self.sink.open()  # devices first: a missing speaker is reported before slow loading
         orchestrator: Orchestrator | None = None
@@ -182,6 +188,8 @@ class _Daemon:
             if wake is not None:
                 wake.close()
             await self.home.aclose()
+            if self.history is not None:
+                await asyncio.to_thread(self.history.close)
             notify("STOPPING=1")
 
     def _sound_stage(self, classifier: WaveformClassifier, speaking: Callable[[], bool]
@@ -317,6 +325,14 @@ def _speaker_identifier(settings: Settings) -> AsyncSpeakerIdentifier | None:
     store = ProfileStore(settings.speakers.profiles_dir)
     return AsyncSpeakerIdentifier(SpeakerIdentifier(VoiceEncoder(), store,
                                                     settings.speakers.threshold))
+
+
+def _command_history(settings: Settings) -> CommandHistory | None:
+    """Opt-in: what is said to the daemon goes into the search index (transcripts.keep_commands)."""
+    chosen = settings.transcripts
+    if not chosen.keep_commands:
+        return None
+    return CommandHistory(chosen.index or default_index_path(), chosen.retention_days)
 
 
 def make_tts(settings: Settings) -> TtsWorker:

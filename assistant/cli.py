@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,59 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--plot", type=Path, metavar="OUT.png",
                           help="draw the spectrogram with the detected events under it")
 
+    transcribe = add("transcribe", "transcribe audio files, folders or globs to text and "
+                                   "subtitles, and add them to the search index")
+    transcribe.add_argument("paths", nargs="+", metavar="PATH",
+                            help="audio or video files (any format FFmpeg reads), folders "
+                                 "(searched recursively) or glob patterns")
+    transcribe.add_argument("--format", metavar="LIST",
+                            help="comma-separated: txt, json, srt, vtt, tsv or all "
+                                 "(default: transcripts.formats, txt,json,srt)")
+    transcribe.add_argument("--output-dir", type=Path, metavar="DIR",
+                            help="write outputs here instead of next to each input")
+    transcribe.add_argument("--word-timestamps", action="store_true",
+                            help="also give each word's time (json, tsv)")
+    transcribe.add_argument("--language", metavar="CODE",
+                            help="language code such as en or de (default: detected)")
+    transcribe.add_argument("--model", metavar="NAME",
+                            help="Whisper model: short name, CTranslate2 folder or hub id "
+                                 "(default: transcripts.model, else asr.model)")
+    transcribe.add_argument("--initial-prompt", metavar="TEXT",
+                            help="text in the style and vocabulary of the audio")
+    transcribe.add_argument("--hotwords", metavar="TEXT",
+                            help="names and terms the audio is likely to contain")
+    transcribe.add_argument("--force", action="store_true",
+                            help="transcribe again even if the outputs are up to date")
+    transcribe.add_argument("--quiet", action="store_true",
+                            help="no progress bars or per-file lines; errors still go to stderr")
+    transcribe.add_argument("--index", type=Path, metavar="DB",
+                            help="search index to update (default: transcripts.index)")
+    transcribe.add_argument("--no-index", action="store_true",
+                            help="do not add the transcripts to the search index")
+
+    search = add("search", "find words in transcribed audio; prints file, time and context")
+    search.add_argument("query", nargs="?",
+                        help='words (all must occur), "a phrase", prefix*, OR, NOT')
+    search.add_argument("--json", action="store_true", help="one JSON object per hit")
+    search.add_argument("--limit", type=_positive, default=20, metavar="N",
+                        help="at most N hits (default 20)")
+    search.add_argument("--since", metavar="WHEN",
+                        help="only what is newer: today, yesterday, 3d, 12h or 2026-11-23")
+    search.add_argument("--source", choices=["all", "files", "voice"], default="all",
+                        help="files: transcribed audio; voice: what was said to the daemon")
+    search.add_argument("--play", action="store_true",
+                        help="play the best hit from its timestamp on the speaker")
+    search.add_argument("--index", type=Path, metavar="DB",
+                        help="search index (default: transcripts.index)")
+
+    index = add("index", "add transcript JSON files (or folders of them) to the search index; "
+                         "files whose audio is gone are dropped")
+    index.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    index.add_argument("--remove", nargs="+", type=Path, default=[], metavar="AUDIO",
+                       help="take these audio files out of the index")
+    index.add_argument("--index", type=Path, metavar="DB",
+                       help="search index (default: transcripts.index)")
+
     speakers = add("speakers", "enroll, list or remove the voices the assistant recognises")
     what = speakers.add_subparsers(dest="speakers_command", required=True, metavar="ACTION")
     enroll = what.add_parser("enroll", parents=[common],
@@ -127,6 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _speakers(settings, args)
         if args.command == "classify":
             return _classify(settings, args)
+        if args.command == "transcribe":
+            return _transcribe(settings, args)
+        if args.command == "search":
+            return _search(settings, args)
+        if args.command == "index":
+            from assistant.transcribe.commands import index_transcripts
+
+            return index_transcripts(settings, tuple(args.paths), tuple(args.remove), args.index)
     except AssistantError as exc:
         return _report(exc)
     except ExceptionGroup as group:  # from the daemon's TaskGroup
@@ -229,6 +291,40 @@ def _classify(settings: Settings, args: argparse.Namespace) -> int:
             plot(result, out)
             log.info("plot written to %s", out)
     return 0
+
+
+def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.transcribe.commands import TranscribeRequest, transcribe
+    from assistant.transcribe.formats import parse_formats
+
+    formats = parse_formats(args.format) if args.format else tuple(settings.transcripts.formats)
+    if args.quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+    if args.language is not None and not re.fullmatch(r"[a-z]{2,3}", args.language):
+        raise ConfigError(f"--language {args.language!r}: give a language code such as en or de.")
+    voices = _enrolled_voices(settings)
+    request = TranscribeRequest(
+        paths=tuple(args.paths), formats=formats, output_dir=args.output_dir,
+        word_timestamps=args.word_timestamps, language=args.language, model=args.model,
+        initial_prompt=args.initial_prompt, hotwords=args.hotwords, force=args.force,
+        quiet=args.quiet, index=args.index, use_index=not args.no_index,
+    )
+    return transcribe(settings, request,
+                      None if voices is None else lambda pcm: _known(voices.identify(pcm).name))
+
+
+def _known(name: str) -> str | None:
+    from assistant.speakers.profiles import UNKNOWN
+
+    return None if name == UNKNOWN else name
+
+
+def _search(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.transcribe.commands import SearchRequest, search
+
+    return search(settings, SearchRequest(
+        query=args.query, json=args.json, limit=args.limit, since=args.since,
+        source=args.source, play=args.play, index=args.index))
 
 
 def _enrolled_voices(settings: Settings) -> SpeakerIdentifier | None:

@@ -21,6 +21,7 @@ from assistant.home_config import (
     TimerSettings,
 )
 from assistant.room_config import SoundSettings, SpeakerSettings
+from assistant.transcript_config import TranscriptSettings
 
 WakeWordName = Literal["okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"]
 HANGOVER_PRESETS_MS = {"fast": 300, "normal": 700, "relaxed": 1200}
@@ -142,6 +143,7 @@ class Settings(_Section):
     timers: TimerSettings = TimerSettings()
     sounds: SoundSettings = SoundSettings()
     speakers: SpeakerSettings = SpeakerSettings()
+    transcripts: TranscriptSettings = TranscriptSettings()
     models: ModelSettings = ModelSettings()
     logging: LoggingSettings = LoggingSettings()
 

@@ -49,3 +49,7 @@ class HandlerError(AssistantError):
 
 class ControlError(AssistantError):
     code = "control_unavailable"
+
+
+class SearchError(AssistantError):
+    code = "search_failed"

@@ -85,6 +85,52 @@ def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
     return to_float_mono(data if channels > 1 else data[:, 0])
 
 
+def probe_duration_s(path: Path) -> float:
+    """The duration the file's header gives (0.0 if none); AudioInputError if it is unreadable."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise AudioInputError(f"{path}: has no audio stream.")
+        stream = container.streams.audio[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return container.duration / av.time_base if container.duration else 0.0
+
+
+def read_span(path: Path, start_s: float, end_s: float) -> bytes:
+    """16 kHz mono int16 PCM of [start_s, end_s): seeks, so a hit an hour in plays at once."""
+    pcm, first_s = _decode_from(path, start_s, end_s, seek=start_s > 0)
+    if first_s is None:  # the container gives no frame times after a seek: decode from 0
+        pcm, first_s = _decode_from(path, start_s, end_s, seek=False)
+    skip = 2 * max(0, round((start_s - (first_s or 0.0)) * 16000))
+    return bytes(pcm[skip:skip + 2 * round((end_s - start_s) * 16000)])
+
+
+def _decode_from(path: Path, start_s: float, end_s: float, seek: bool
+                 ) -> tuple[bytearray, float | None]:
+    """PCM from the frame a seek lands on (at or before `start_s`) to `end_s`, and its time."""
+    pcm = bytearray()
+    first_s: float | None = 0.0
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise AudioInputError(f"{path}: has no audio stream.")
+        stream = container.streams.audio[0]
+        if seek:
+            container.seek(int(start_s * av.time_base))
+        converter: StreamConverter | None = None
+        try:
+            for frame in container.decode(stream):
+                if converter is None:
+                    converter = StreamConverter(frame.sample_rate)
+                    first_s = frame.time if seek else 0.0
+                for chunk in converter.push(_frame_samples(frame)):
+                    pcm += chunk.pcm
+                if (first_s or 0.0) + len(pcm) / 32000 >= end_s:
+                    break
+        except av.error.FFmpegError as exc:
+            raise AudioInputError(f"{path}: cannot decode audio ({exc}).") from exc
+    return pcm, first_s
+
+
 def read_file(path: Path) -> bytes:
     """A whole file as 16 kHz mono int16 PCM."""
     return b"".join(chunk.pcm for chunk in iter_file_chunks(path))

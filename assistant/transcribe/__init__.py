@@ -1,0 +1,1 @@
+"""Batch transcription of recorded audio, its output formats, and the search index."""
