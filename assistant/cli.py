@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--output-dir", type=Path, metavar="DIR",
                             help="write outputs here instead of next to each input")
     transcribe.add_argument("--word-timestamps", action="store_true",
-                            help="also give each word's time (json, tsv)")
+                            help="also give each word's time (in the json output)")
     transcribe.add_argument("--language", metavar="CODE",
                             help="language code such as en or de (default: detected)")
     transcribe.add_argument("--model", metavar="NAME",

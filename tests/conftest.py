@@ -33,8 +33,9 @@ def require(condition: bool, why: str) -> None:
 @pytest.fixture(autouse=True)
 def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                   ) -> None:
-    """Timers and other daemon state go to a fresh folder, never the developer's own."""
+    """Timers, the search index and other state go to fresh folders, never the developer's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,19 @@ from assistant.audio.files import iter_file_chunks
 from assistant.config import ModelSettings
 from assistant.errors import ModelError, TranscriptionError
 from assistant.models import cache_dir, resolve_whisper
-from assistant.transcribe.chunks import RATE_HZ, Audio, Block, iter_blocks
+from assistant.transcribe.chunks import (
+    RATE_HZ,
+    Audio,
+    Block,
+    Span,
+    iter_blocks,
+    nearest_speech,
+    plan_clips,
+    speech_spans,
+    unheard,
+)
 from assistant.transcribe.result import FileTranscript, Segment, Word
-from assistant.transcribe.sentences import split_words
+from assistant.transcribe.sentences import SENTENCE_ENDS, split_words
 
 log = logging.getLogger(__name__)
 
@@ -93,49 +103,70 @@ class BatchTranscriber:
 
     def _transcribe_block(self, block: Block, language: str | None, progress: Progress | None
                           ) -> tuple[list[Segment], str | None]:
-        """Segments of one block (file times) and the language, detected on the first block."""
+        """Segments of one block (in file time), and the language (detected on the first)."""
+        spans = speech_spans(block.audio)
+        if not spans:
+            return [], language
+        words, language = self._decode(block, plan_clips(spans), language, progress)
+        missed = unheard(spans, ((w.start_s + w.end_s) / 2 for w in words))
+        if missed:
+            log.debug("no words in %d speech spans; decoding them on their own", len(missed))
+            more, language = self._decode(block, plan_clips(missed), language, None)
+            words = sorted(words + more, key=lambda w: w.start_s)
+        words = [_into_speech(w, spans) for w in words]
+        segments = list(split_words(_shift(w, block.offset_s) for w in words))
+        if not self.options.word_timestamps:
+            segments = [replace(s, words=()) for s in segments]
+        return segments, language
+
+    def _decode(self, block: Block, clips: list[Span], language: str | None,
+                progress: Progress | None) -> tuple[list[Word], str | None]:
+        """The words Whisper hears in `clips`, batched; times relative to the block."""
         options = self.options
-        found: list[Segment] = []
+        words: list[Word] = []
         try:
-            # Word timestamps are always asked for: segments are cut from them (sentences.py).
-            chunks, info = self._pipeline.transcribe(
+            # One text per clip (no timestamp tokens: with them tiny.en skipped more speech);
+            # the word timestamps then place every word and cut the segments (sentences.py).
+            results, info = self._pipeline.transcribe(
                 block.audio, language=language, beam_size=options.beam_size,
-                batch_size=options.batch_size, word_timestamps=True,
+                batch_size=options.batch_size, word_timestamps=True, without_timestamps=True,
                 initial_prompt=options.initial_prompt, hotwords=options.hotwords,
+                clip_timestamps=[{"start": c.start_s, "end": c.end_s} for c in clips],
             )
-            for chunk in chunks:  # the generator decodes a batch of chunks at a time
+            for result in results:  # the generator decodes a batch of clips at a time
                 if progress is not None:
-                    progress(block.offset_s + chunk.end)
-                found.extend(_shift(s, block.offset_s) for s in _segments(chunk))
+                    progress(block.offset_s + result.end)
+                words += _words(result)
         except (RuntimeError, ValueError) as exc:
             raise TranscriptionError(f"Whisper failed: {exc}") from exc
-        if not options.word_timestamps:
-            found = [replace(s, words=()) for s in found]
-        if language is None and info.duration_after_vad:
+        if language is None:
             log.debug("detected language %s (%.2f)", info.language, info.language_probability)
-            language = info.language
-        return found, language
+        return words, language or info.language
 
 
-def _segments(chunk: Any) -> list[Segment]:
-    text = chunk.text.strip()
-    if not text or (chunk.no_speech_prob > NO_SPEECH_PROB
-                     and chunk.avg_logprob < LOGPROB_THRESHOLD):
+def _words(result: Any) -> list[Word]:
+    if not result.text.strip() or (result.no_speech_prob > NO_SPEECH_PROB
+                                   and result.avg_logprob < LOGPROB_THRESHOLD):
         return []
-    words = [Word(float(w.start), float(w.end), w.word.strip(), float(w.probability))
-             for w in chunk.words or () if w.word.strip()]
-    if not words:
-        return [Segment(float(chunk.start), float(chunk.end), text)]
-    return list(split_words(words))
+    return [Word(float(w.start), float(w.end), w.word.strip(), float(w.probability))
+            for w in result.words or () if w.word.strip()]
 
 
-def _shift(segment: Segment, offset_s: float) -> Segment:
-    if not offset_s:
-        return segment
-    words = tuple(replace(w, start_s=w.start_s + offset_s, end_s=w.end_s + offset_s)
-                  for w in segment.words)
-    return replace(segment, start_s=segment.start_s + offset_s,
-                   end_s=segment.end_s + offset_s, words=words)
+def _into_speech(word: Word, spans: list[Span]) -> Word:
+    """Whisper's alignment sometimes puts a sentence's last word in the silence after it (seen:
+    1.4 s late, zero length). The VAD found no speech there: move the word into the nearest
+    speech, and a sentence's last word into the speech before it, where its sentence is."""
+    span = nearest_speech(spans, (word.start_s + word.end_s) / 2,
+                          before=word.text.endswith(SENTENCE_ENDS))
+    if span is None or span.start_s <= (word.start_s + word.end_s) / 2 <= span.end_s:
+        return word
+    end_s = min(max(word.end_s, span.start_s), span.end_s)
+    start_s = max(min(word.start_s, end_s), span.start_s)
+    return replace(word, start_s=start_s, end_s=end_s)
+
+
+def _shift(word: Word, offset_s: float) -> Word:
+    return replace(word, start_s=word.start_s + offset_s, end_s=word.end_s + offset_s)
 
 
 def _name_speakers(segments: list[Segment], block: Block, who: WhoSpeaks) -> list[Segment]:

@@ -43,6 +43,7 @@ class CommandHistory:
         self._heard: dict[int, tuple[str, datetime, str | None]] = {}
         self._pending = 0
         self._lock = threading.Lock()
+        self._closed = False
 
     def open(self) -> None:
         """Open the index (on its thread) and drop what is past its retention; raises on a bad
@@ -51,7 +52,7 @@ class CommandHistory:
 
     def __call__(self, event: Event) -> None:
         turn = event.turn_id
-        if turn is None:
+        if turn is None or self._closed:
             return
         if isinstance(event, Transcribed) and event.text.strip():
             self._heard[turn] = (event.text.strip(), datetime.now().astimezone(), None)
@@ -64,7 +65,8 @@ class CommandHistory:
             self._write(*self._heard.pop(turn))
 
     def close(self) -> None:
-        """Let queued writes finish, then close the index."""
+        """Let queued writes finish, then close the index; later events are ignored."""
+        self._closed = True
         for text, said_at, speaker in self._heard.values():
             self._write(text, said_at, speaker)
         self._heard.clear()

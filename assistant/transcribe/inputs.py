@@ -37,25 +37,25 @@ class Inputs:
 
 def find_inputs(given: Sequence[str], output_dir: Path | None) -> Inputs:
     """Files, folders (searched recursively for audio) and globs -> the files, each once."""
-    found: list[tuple[Path, Path]] = []  # (file, the folder its output path is relative to)
+    found: list[Path] = []
     bad: list[BadInput] = []
     for text in given:
         path = Path(text).expanduser()
         if path.is_dir():
-            found += [(f, path) for f in _audio_in(path)]
+            found += _audio_in(path)
         elif path.exists():
-            found.append((path, path.parent))
+            found.append(path)
         elif glob.has_magic(text):
             matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(text), recursive=True))
             files = [m for m in matches if m.is_file()]
             if not files:
                 bad.append(BadInput(text, "nothing matches this pattern"))
-            found += [(f, f.parent) for f in files]
+            found += files
         else:
             bad.append(BadInput(text, "no such file or folder"))
-    unique: dict[Path, tuple[Path, Path]] = {}
-    for file, root in found:
-        unique.setdefault(file.resolve(), (file, root))
+    unique: dict[Path, Path] = {}
+    for file in found:
+        unique.setdefault(file.resolve(), file)  # the first spelling, in the order given
     return Inputs(_name_outputs(list(unique.values()), output_dir), tuple(bad))
 
 
@@ -65,20 +65,22 @@ def _audio_in(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def _name_outputs(files: list[tuple[Path, Path]], output_dir: Path | None
-                  ) -> tuple[InputFile, ...]:
-    """talk.mp3 -> talk.srt; if talk.wav is there too, both keep their suffix (talk.mp3.srt)."""
-    def folder(file: Path, root: Path) -> Path:
-        if output_dir is None:
-            return file.parent
-        return output_dir / file.parent.relative_to(root)
+def _name_outputs(files: list[Path], output_dir: Path | None) -> tuple[InputFile, ...]:
+    """talk.mp3 -> talk.srt, next to it or under `output_dir` in the same sub-folders (relative
+    to the folder all inputs share). Files that would share outputs keep their whole name
+    (talk.mp3.srt, talk.wav.srt)."""
+    folders = [file.resolve().parent for file in files]
+    root = Path(os.path.commonpath(folders)) if folders else Path()
 
-    targets = [folder(file, root) / file.stem for file, root in files]
-    clashes = Counter(targets)
-    return tuple(
-        InputFile(file, target if clashes[target] == 1 else target.with_name(file.name))
-        for (file, _root), target in zip(files, targets, strict=True)
-    )
+    def folder(file: Path, parent: Path) -> Path:
+        return file.parent if output_dir is None else output_dir / parent.relative_to(root)
+
+    targets = [folder(f, p) / f.stem for f, p in zip(files, folders, strict=True)]
+    while clashes := {t for t, n in Counter(targets).items() if n > 1}:
+        # Whole names are unique within a folder, so this ends.
+        targets = [t.with_name(f.name) if t in clashes else t
+                   for f, t in zip(files, targets, strict=True)]
+    return tuple(InputFile(f, t) for f, t in zip(files, targets, strict=True))
 
 
 def outputs_current(item: InputFile, formats: Sequence[str]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from assistant.audio.files import probe_duration_s
@@ -64,6 +64,7 @@ class TranscribeRun:
         progress.start_file(item.path.name, duration_s)
         try:
             transcript = self._transcriber.transcribe(item.path, progress.file_done_to, self._who)
+            item.stem.parent.mkdir(parents=True, exist_ok=True)
             written = write_outputs(transcript, self.job.formats, item.stem)
         except (AudioInputError, TranscriptionError) as exc:
             progress.print(f"failed   {exc.message}", error=True)
@@ -89,7 +90,9 @@ class TranscribeRun:
         if self._index.indexed_mtime(item.path) == mtime:
             return
         try:
-            self._index.replace_file(read_json(json_path), json_path, mtime)
+            # Keyed by where the audio is now: the JSON names where it was transcribed.
+            transcript = replace(read_json(json_path), path=item.path.resolve())
+            self._index.replace_file(transcript, json_path, mtime)
         except TranscriptFileError as exc:
             log.warning("not indexed: %s", exc.message)
 

@@ -278,3 +278,28 @@ def test_enroll_a_voice_from_the_microphone(
     names = [json.loads(line)["name"] for line in found.stdout.splitlines()
              if '"speaker_identified"' in line]
     assert names == ["alice"], (names, found.stderr)
+
+
+def test_search_plays_the_hit_from_its_timestamp(
+    pulse: PulseServer, audio_dir: Path, build_input: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The hit is the third of three sentences, 10 s into the file: what is played must be it.
+    parts = ["asr/whisper_jfk.flac", "asr/speechbrain_spk1_snt1.wav",
+             "asr/pyroomacoustics_arctic_a0010.wav"]
+    long_wav = build_input(1000, *(audio_dir / p for p in parts), 1000, name="talk.wav")
+    index = tmp_path / "index.db"
+    command = [sys.executable, "-m", "assistant"]
+    done = subprocess.run([*command, "transcribe", str(long_wav), "--format", "json",
+                           "--index", str(index), "--quiet"],
+                          env=pulse.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    heard = tmp_path / "played.wav"
+    with recording(pulse, heard):
+        search = subprocess.run([*command, "search", "losing game", "--play",
+                                 "--index", str(index)],
+                                env=pulse.env, capture_output=True, text=True, timeout=60)
+    assert search.returncode == 0, search.stderr
+    assert search.stdout.startswith(f"{long_wav.resolve()}  00:00:1"), search.stdout
+    text = transcribe_file(heard).lower()
+    assert "losing game" in text, text
+    assert "country" not in text and "dog" not in text, text
