@@ -33,6 +33,26 @@ def pick_device(device: str, compute_type: str) -> tuple[str, str]:
     return device, compute_type
 
 
+def load_whisper(name: str, device: str, compute_type: str, models: ModelSettings,
+                 cpu_threads: int) -> tuple[Any, str]:
+    """A faster-whisper model, found by the model resolution order, and the device it is on."""
+    from faster_whisper import WhisperModel
+
+    resolved = resolve_whisper(name, models)
+    device, compute_type = pick_device(device, compute_type)
+    log.info("loading Whisper %s (%s) on %s/%s", resolved.name, resolved.origin, device,
+             compute_type)
+    try:
+        model = WhisperModel(
+            resolved.location, device=device, compute_type=compute_type,
+            cpu_threads=cpu_threads, local_files_only=models.offline,
+            download_root=str(cache_dir(models) / "whisper"),
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"cannot load Whisper model {resolved.location!r}: {exc}") from exc
+    return model, device
+
+
 def window_seconds(audio_ms: int, min_window_s: float) -> int:
     """Encode at least `min_window_s` (or the audio plus 1 s), never more than Whisper's 30 s.
 
@@ -60,26 +80,15 @@ class WhisperTranscriber:
     def load(self) -> None:
         if self._model is not None:
             return
-        from faster_whisper import WhisperModel
-
-        resolved = resolve_whisper(self._settings.model, self._models)
-        device, compute_type = pick_device(self._settings.device, self._settings.compute_type)
-        log.info("loading Whisper %s (%s) on %s/%s", resolved.name, resolved.origin, device,
-                 compute_type)
-        try:
-            self._model = WhisperModel(
-                resolved.location, device=device, compute_type=compute_type,
-                cpu_threads=self._settings.cpu_threads, local_files_only=self._models.offline,
-                download_root=str(cache_dir(self._models) / "whisper"),
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load Whisper model {resolved.location!r}: {exc}") from exc
+        settings = self._settings
+        self._model, self.device = load_whisper(
+            settings.model, settings.device, settings.compute_type, self._models,
+            settings.cpu_threads)
         from faster_whisper.tokenizer import Tokenizer
 
         self._tokenizer = Tokenizer(
             self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe",
             language=self._settings.language)
-        self.device = device
         self.transcribe(bytes(32000))  # warm up: first call allocates and tunes kernels
 
     def transcribe(self, pcm: bytes) -> Transcript:

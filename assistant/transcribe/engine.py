@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from assistant.asr.whisper import pick_device
+from assistant.asr.whisper import load_whisper
 from assistant.audio.files import iter_file_chunks
 from assistant.config import ModelSettings
-from assistant.errors import ModelError, TranscriptionError
-from assistant.models import cache_dir, resolve_whisper
+from assistant.errors import TranscriptionError
 from assistant.transcribe.chunks import (
     RATE_HZ,
     Audio,
@@ -67,22 +66,13 @@ class BatchTranscriber:
     def load(self) -> None:
         if self._model is not None:
             return
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import BatchedInferencePipeline
 
-        resolved = resolve_whisper(self.options.model, self._models)
-        device, compute_type = pick_device(self.options.device, self.options.compute_type)
-        log.info("loading Whisper %s (%s) on %s/%s", resolved.name, resolved.origin, device,
-                 compute_type)
-        try:
-            self._model = WhisperModel(
-                resolved.location, device=device, compute_type=compute_type,
-                cpu_threads=os.cpu_count() or 0, local_files_only=self._models.offline,
-                download_root=str(cache_dir(self._models) / "whisper"),
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load Whisper model {resolved.location!r}: {exc}") from exc
+        options = self.options
+        self._model, self.device = load_whisper(
+            options.model, options.device, options.compute_type, self._models,
+            os.cpu_count() or 0)
         self._pipeline = BatchedInferencePipeline(self._model)
-        self.device = device
 
     def transcribe(self, path: Path, progress: Progress | None = None,
                    who: WhoSpeaks | None = None) -> FileTranscript:

@@ -215,3 +215,19 @@ def test_daemon_keeps_commands_in_the_index_when_asked(
     default = Settings.model_validate({"transcripts": {"index": off}})
     assert run_file(default, said, tmp_path / "off").code == 0
     assert not off.exists()  # off by default: nothing is recorded
+
+
+def test_segments_name_enrolled_speakers(audio_dir: Path, tmp_path: Path,
+                                         build_input: Callable[..., Path]) -> None:
+    config = tmp_path / "voices.yaml"
+    config.write_text(f"speakers: {{profiles_dir: {tmp_path / 'voices'}}}\n")
+    clip = "asr/speechbrain_spk{}_snt{}.wav"
+    for name, speaker in (("alice", 1), ("bob", 2)):
+        enroll = [str(audio_dir / clip.format(speaker, n)) for n in (1, 2, 3, 4)]
+        assert main(["--config", str(config), "speakers", "enroll", name, *enroll]) == 0
+    talk = build_input(500, audio_dir / clip.format(1, 6), 2000, audio_dir / clip.format(2, 6),
+                       1000, name="talk.wav")
+    assert main(["--config", str(config), "transcribe", str(talk), "--format", "json",
+                 "--quiet", "--no-index"]) == 0
+    segments = json.loads((tmp_path / "talk.json").read_text())["segments"]
+    assert [s["speaker"] for s in segments] == ["alice", "bob"], segments
