@@ -378,6 +378,8 @@ def _policy(settings: Settings, wait_for_turns: bool) -> ConversationPolicy:
         endpoint=EndpointConfig(
             hangover_ms=ep.effective_hangover_ms, start_timeout_ms=ep.speech_start_timeout_ms,
             max_utterance_ms=ep.max_utterance_ms, speech_start_ms=ep.speech_start_ms,
+            pause_ms=ep.speculate_after_ms if ep.speculate else None,
+            short_hangover_ms=ep.short_hangover_ms if ep.speculate and ep.adaptive else None,
         ),
         preroll_ms=ep.preroll_ms,
         follow_up_ms=int(settings.conversation.follow_up_s * 1000),

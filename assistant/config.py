@@ -60,6 +60,12 @@ class EndpointSettings(_Section):
     max_utterance_ms: Annotated[int, Field(ge=1000, le=60000)] = 15000
     preroll_ms: Annotated[int, Field(ge=0, le=1000)] = 300
     speech_start_ms: Annotated[int, Field(ge=20, le=1000)] = 100
+    speculate: bool = True
+    """Transcribe (and prepare the reply) at each pause, before the endpoint is certain."""
+    speculate_after_ms: Annotated[int, Field(ge=20, le=2000)] = 120
+    adaptive: bool = True
+    """With speculate: once the words so far are a complete command, end on the short hangover."""
+    short_hangover_ms: Annotated[int, Field(ge=100, le=5000)] = 300
     vad: Literal["webrtc", "silero"] = "webrtc"
     vad_aggressiveness: Annotated[int, Field(ge=0, le=3)] = 2
     silero_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5

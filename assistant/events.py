@@ -65,6 +65,8 @@ class Transcribed(Event):
     text: str = ""
     latency_ms: float = 0.0
     no_speech_prob: float = 0.0
+    speculative: bool = False
+    """Transcribed at a pause before the endpoint (speculation), not after it."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,17 @@ class Replied(Event):
 class PlaybackFinished(Event):
     type: ClassVar[str] = "playback_finished"
     interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class SpeculationDiscarded(Event):
+    """Speech went on after a pause: what was worked out at the pause is thrown away."""
+
+    type: ClassVar[str] = "speculation_discarded"
+    text: str = ""
+    """The transcript made at the pause ("" if it was not finished)."""
+    had_reply: bool = False
+    """A reply had been prepared (and is never played)."""
 
 
 @dataclass(frozen=True)

@@ -91,11 +91,19 @@ class EndpointConfig:
     max_utterance_ms: int = 15000
     speech_start_ms: int = 100
     """Consecutive speech needed to call it speech, so clicks do not open an utterance."""
+    pause_ms: int | None = None
+    """Silence after speech that reports PAUSED (speculative work starts); None: never."""
+    short_hangover_ms: int | None = None
+    """The hangover once the words so far are a complete command (`mark_complete`)."""
     frame_ms: int = CHUNK_MS
 
 
 class Decision(enum.Enum):
     STARTED = "started"
+    PAUSED = "paused"
+    """Speech stopped `pause_ms` ago: the utterance may be over."""
+    RESUMED = "resumed"
+    """Speech again after PAUSED: whatever was worked out at the pause is out of date."""
     ENDED_SILENCE = "silence"
     ENDED_MAX_LENGTH = "max_length"
     TIMED_OUT = "timed_out"
@@ -118,6 +126,19 @@ class Endpointer:
         self._silence_run_ms = 0
         self.speech_start_ms: int | None = None
         self.done = False
+        self._paused = False
+        self._complete = False
+
+    @property
+    def silence_ms(self) -> int:
+        """Silence since the last speech frame."""
+        return self._silence_run_ms
+
+    def mark_complete(self) -> None:
+        """The words up to the current pause are a whole command: end on the short hangover.
+        Forgotten as soon as speech resumes."""
+        if self._paused:
+            self._complete = True
 
     @property
     def in_speech(self) -> bool:
@@ -131,12 +152,21 @@ class Endpointer:
         if self.speech_start_ms is None:
             return self._waiting(frame_end_ms, is_speech)
         self._silence_run_ms = 0 if is_speech else self._silence_run_ms + cfg.frame_ms
-        if self._silence_run_ms >= cfg.hangover_ms:
+        hangover = cfg.hangover_ms
+        if self._complete and cfg.short_hangover_ms is not None:
+            hangover = min(hangover, cfg.short_hangover_ms)
+        if self._silence_run_ms >= hangover:
             self.done = True
             return EndpointEvent(Decision.ENDED_SILENCE, frame_end_ms)
         if frame_end_ms - self.speech_start_ms >= cfg.max_utterance_ms:
             self.done = True
             return EndpointEvent(Decision.ENDED_MAX_LENGTH, frame_end_ms)
+        if is_speech and self._paused:
+            self._paused = self._complete = False
+            return EndpointEvent(Decision.RESUMED, frame_end_ms)
+        if cfg.pause_ms is not None and self._silence_run_ms >= cfg.pause_ms and not self._paused:
+            self._paused = True
+            return EndpointEvent(Decision.PAUSED, frame_end_ms)
         return None
 
     def _waiting(self, frame_end_ms: int, is_speech: bool) -> EndpointEvent | None:

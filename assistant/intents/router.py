@@ -13,7 +13,13 @@ from assistant.intents.actions import CustomIntent, HomeAssistantAction
 from assistant.intents.custom import load_custom_intents
 from assistant.intents.devices import DeviceRegistry
 from assistant.intents.handlers.actions import ActionHandler
-from assistant.intents.handlers.base import Handler, HandlerContext, HandlerResult, Publisher
+from assistant.intents.handlers.base import (
+    Handler,
+    HandlerContext,
+    HandlerResult,
+    Previewable,
+    Publisher,
+)
 from assistant.intents.handlers.builtin import builtin_handlers
 from assistant.intents.handlers.home import HomeHandlers
 from assistant.intents.handlers.timers import timer_handlers
@@ -85,6 +91,11 @@ class Router:
 
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         return await self._handlers[match.intent].handle(match, context)
+
+    def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
+        """The reply known before acting (the time, a timer's confirmation), or None."""
+        handler = self._handlers[match.intent]
+        return handler.preview(match, context) if isinstance(handler, Previewable) else None
 
     @property
     def has_fallback(self) -> bool:

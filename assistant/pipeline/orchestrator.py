@@ -20,6 +20,7 @@ from assistant.events import (
     InputEnded,
     ListenTimedOut,
     MuteChanged,
+    SpeculationDiscarded,
     SpeechEnded,
     SpeechStarted,
     Stage,
@@ -35,11 +36,13 @@ from assistant.frontend.vad import (
     VoiceActivity,
 )
 from assistant.frontend.wake import WakeDetector, WakeHit
+from assistant.pipeline.speculation import Speculation
 from assistant.pipeline.turn import TurnRunner, Utterance
 from assistant.pipeline.workers import Worker
 
 log = logging.getLogger(__name__)
 RESUME_BACKLOG_MS = 3000
+_PAUSES = (Decision.PAUSED, Decision.RESUMED)
 MAX_PENDING_ANNOUNCEMENTS = 8
 
 
@@ -76,6 +79,7 @@ class Orchestrator:
         # re-examine when listening resumes after an utterance that held no speech.
         self._recent: collections.deque[tuple[AudioChunk, bool]] = collections.deque(maxlen=frames)
         self._endpointer: Endpointer | None = None
+        self._speculation: Speculation | None = None
         self._utterance: list[AudioChunk] = []
         self._turn_task: asyncio.Task[bool] | None = None
         self._resume: tuple[int, int | None, int] | None = None
@@ -215,6 +219,7 @@ class Orchestrator:
             await self._cancel_turn()
         if self._endpointer is not None and self._endpointer.in_speech:
             return  # the wake word inside a command already being spoken
+        await self._discard_speculation()  # a new wake word: the old utterance is abandoned
         self._turn_id += 1
         self._follow_up_until_ms = None
         self._emit(WakeDetected(at_ms=at_ms, turn_id=self._turn_id, wake_word=word, source=source))
@@ -244,12 +249,20 @@ class Orchestrator:
     async def _feed(self, chunk: AudioChunk, is_speech: bool) -> None:
         endpointer = self._endpointer
         assert endpointer is not None
+        guess = self._speculation.guess if self._speculation is not None else None
+        if guess is not None and guess.done() and not guess.cancelled() \
+                and guess.exception() is None and guess.result().complete:
+            endpointer.mark_complete()
         event = endpointer.feed(chunk.start_ms, is_speech)
-        if endpointer.in_speech and event is None:
+        if endpointer.in_speech and (event is None or event.decision in _PAUSES):
             self._utterance.append(chunk)
         if event is None:
             return
-        if event.decision is Decision.STARTED:
+        if event.decision is Decision.PAUSED:
+            await self._speculate()
+        elif event.decision is Decision.RESUMED:
+            await self._discard_speculation()
+        elif event.decision is Decision.STARTED:
             first_ms = event.at_ms - self._policy.preroll_ms
             # Pre-roll up to this chunk: when resuming, later chunks are still to be replayed.
             self._utterance = [c for c, _ in self._recent if first_ms < c.end_ms <= chunk.end_ms]
@@ -269,8 +282,9 @@ class Orchestrator:
         self._endpointer = None
         self._emit(SpeechEnded(at_ms=at_ms, turn_id=turn_id, duration_ms=at_ms - start_ms,
                                reason=reason))
+        head_start, self._speculation = self._speculation, None
         utterance = Utterance(turn_id=turn_id, pcm=b"".join(c.pcm for c in self._utterance),
-                              ended_at_ms=at_ms, ended_wall=ended_wall)
+                              ended_at_ms=at_ms, ended_wall=ended_wall, head_start=head_start)
         self._utterance = []
         self._resume = (turn_id, self._deadline_ms, at_ms)
         self._turn_task = asyncio.create_task(self._guarded(utterance), name=f"turn-{turn_id}")
@@ -278,6 +292,26 @@ class Orchestrator:
         if self._policy.wait_for_turns:
             await asyncio.wait({self._turn_task})
             await self._finish_turn()
+
+    async def _speculate(self) -> None:
+        """A pause: start on what was said so far, in case it is the end."""
+        await self._discard_speculation()
+        turn_id = self._listening_turn or self._turn_id
+        pcm = b"".join(c.pcm for c in self._utterance)
+        self._speculation = self._runner.speculate(turn_id, pcm)
+        if self._policy.wait_for_turns:
+            await self._speculation.settle()  # replay: stream time stands still while we think
+
+    async def _discard_speculation(self) -> None:
+        speculation, self._speculation = self._speculation, None
+        if speculation is None:
+            return
+        guess = await speculation.cancel()
+        had_reply = speculation.reply.done() and not speculation.reply.cancelled() \
+            and speculation.reply.exception() is None and speculation.reply.result() is not None
+        self._emit(SpeculationDiscarded(at_ms=self.now_ms, turn_id=speculation.turn_id,
+                                        text=guess.transcript.text if guess else "",
+                                        had_reply=had_reply))
 
     async def _guarded(self, utterance: Utterance) -> bool:
         try:
@@ -320,6 +354,7 @@ class Orchestrator:
                 await self._feed(chunk, is_speech)
 
     async def _cancel_turn(self) -> None:
+        await self._discard_speculation()
         task, self._turn_task, self._resume = self._turn_task, None, None
         self._announcing = False
         if task is not None and not task.done():

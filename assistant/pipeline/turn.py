@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from assistant.audio.format import AudioChunk
 from assistant.audio.sinks import ReplySink
 from assistant.config import ResponseSettings
 from assistant.errors import AssistantError
@@ -27,6 +28,7 @@ from assistant.events import (
 )
 from assistant.intents.handlers.base import HandlerContext
 from assistant.intents.router import Router
+from assistant.pipeline.speculation import Guess, PreparedReply, Speculation
 from assistant.pipeline.workers import AsrWorker, TtsWorker
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Utterance:
     ended_at_ms: int
     ended_wall: float
     """time.perf_counter() when the endpoint was decided: the origin of every latency figure."""
+    head_start: Speculation | None = None
+    """What was worked out at the pause that became this endpoint (same speech, no more)."""
 
 
 class TurnRunner:
@@ -87,7 +91,8 @@ class TurnRunner:
                 return False
             reply, success = answer
             if reply:
-                await self.speak(turn_id, reply, utterance.ended_wall, success)
+                prepared = await _prepared(utterance.head_start, reply)
+                await self.speak(turn_id, reply, utterance.ended_wall, success, prepared)
             return True
         except asyncio.CancelledError:
             self._emit(TurnCancelled(at_ms=self._now_ms(), turn_id=turn_id, reason="interrupted"))
@@ -110,8 +115,9 @@ class TurnRunner:
                       speaker: asyncio.Future[tuple[str, float]] | None
                       ) -> tuple[str, bool] | None:
         turn_id = utterance.turn_id
+        guess = await _guess(utterance.head_start)
         try:
-            transcript = await self._asr.transcribe(utterance.pcm)
+            transcript = guess.transcript if guess else await self._asr.transcribe(utterance.pcm)
         except AssistantError as exc:
             self._fail(turn_id, Stage.ASR, exc.code, exc.message)
             return self._responses.failed, False
@@ -119,6 +125,7 @@ class TurnRunner:
         self._emit(Transcribed(
             at_ms=self._now_ms(), turn_id=turn_id, text=transcript.text,
             latency_ms=round(latency_ms, 1), no_speech_prob=round(transcript.no_speech_prob, 3),
+            speculative=guess is not None,
         ))
         if not transcript.is_speech:
             return None  # silence, noise or the wake word's own tail: not a command
@@ -126,7 +133,7 @@ class TurnRunner:
         context = HandlerContext(turn_id=turn_id, now=datetime.now().astimezone(),
                                  last_reply=self.last_reply, speaker=who)
         try:
-            match = self._router.match(transcript.text)
+            match = guess.match if guess else self._router.match(transcript.text)
         except Exception as exc:  # a broken template must not leave the user without an answer
             log.exception("matching %r failed", transcript.text)
             self._fail(turn_id, Stage.INTENT, "match_failed", f"{type(exc).__name__}: {exc}")
@@ -171,12 +178,18 @@ class TurnRunner:
                                      score=round(score, 3)))
         return name
 
+    def speculate(self, turn_id: int, pcm: bytes) -> Speculation:
+        """Start working out `pcm` (speech up to a pause) before the endpoint is certain."""
+        return Speculation(turn_id, pcm, self._asr, self._router, self._tts, self.last_reply)
+
     async def speak(self, turn_id: int | None, text: str, since_wall: float | None,
-                    success: bool = True) -> None:
-        """Synthesize sentence by sentence and play each chunk as soon as it exists."""
+                    success: bool = True, prepared: PreparedReply | None = None) -> None:
+        """Synthesize sentence by sentence and play each chunk as soon as it exists (or play the
+        audio synthesized during the pause, when it is this very text)."""
         started = False
+        chunks = _replay(prepared.chunks) if prepared else self._tts.synthesize(text)
         try:
-            async for voice, chunk in self._tts.synthesize(text):
+            async for voice, chunk in chunks:
                 self._sink.write(chunk)
                 if not started:
                     started = self.speaking = True
@@ -210,3 +223,33 @@ class TurnRunner:
         log.error("%s failed: %s", stage.name.lower(), message)
         self._emit(StageFailed(at_ms=self._now_ms(), turn_id=turn_id, stage=stage, code=code,
                                message=message))
+
+
+async def _guess(head_start: Speculation | None) -> Guess | None:
+    """The speculative transcript and intent; None (transcribe again) if they failed."""
+    if head_start is None:
+        return None
+    try:
+        return await head_start.guess
+    except AssistantError as exc:
+        log.warning("speculative transcription failed (%s); transcribing again", exc.message)
+        return None
+
+
+async def _prepared(head_start: Speculation | None, reply: str) -> PreparedReply | None:
+    """Reply audio made during the pause, if it says exactly `reply` (the handler decides)."""
+    if head_start is None or not head_start.guess.done() or head_start.guess.cancelled():
+        return None
+    if head_start.guess.exception() is not None or head_start.guess.result().preview != reply:
+        return None
+    try:
+        prepared = await head_start.reply
+    except AssistantError:
+        return None
+    return prepared if prepared is not None and prepared.text == reply else None
+
+
+async def _replay(chunks: tuple[tuple[str, AudioChunk], ...]
+                  ) -> AsyncIterator[tuple[str, AudioChunk]]:
+    for item in chunks:
+        yield item

@@ -73,3 +73,54 @@ def test_presets_map_to_hangovers() -> None:
     assert EndpointSettings().effective_hangover_ms == 700
     assert EndpointSettings(preset="relaxed").effective_hangover_ms == 1200
     assert EndpointSettings(preset="fast", hangover_ms=450).effective_hangover_ms == 450
+
+
+def test_a_pause_is_reported_and_speech_after_it_resumes() -> None:
+    config = EndpointConfig(hangover_ms=200, speech_start_ms=40, pause_ms=60)
+    events = run("ssss....ssss..........", config)
+    assert events == [("started", 0), ("paused", 140), ("resumed", 180), ("paused", 300),
+                      ("silence", 440)]
+
+
+def test_a_pause_is_reported_once_however_long_it_lasts() -> None:
+    config = EndpointConfig(hangover_ms=1000, speech_start_ms=40, pause_ms=60)
+    assert [e[0] for e in run("ssss" + "." * 30, config)] == ["started", "paused"]
+
+
+def test_a_complete_command_ends_on_the_short_hangover() -> None:
+    config = EndpointConfig(hangover_ms=300, speech_start_ms=40, pause_ms=40,
+                            short_hangover_ms=100)
+    endpointer = Endpointer(config, 0)
+    decisions = []
+    for i, mark in enumerate("ssss" + "." * 20):
+        if i == 7:  # the speculation at the pause found a whole command
+            endpointer.mark_complete()
+        event = endpointer.feed(i * FRAME, mark == "s")
+        if event is not None:
+            decisions.append((event.decision.value, event.at_ms))
+    assert decisions == [("started", 0), ("paused", 120), ("silence", 180)]
+
+
+def test_speech_after_the_pause_forgets_that_the_command_was_complete() -> None:
+    config = EndpointConfig(hangover_ms=300, speech_start_ms=40, pause_ms=40,
+                            short_hangover_ms=100)
+    endpointer = Endpointer(config, 0)
+    decisions = []
+    for i, mark in enumerate("ssss...ss" + "." * 20):
+        if i == 6:
+            endpointer.mark_complete()  # "what time is it" ...
+        event = endpointer.feed(i * FRAME, mark == "s")  # ... "in Tokyo": not complete any more
+        if event is not None:
+            decisions.append((event.decision.value, event.at_ms))
+    assert decisions == [("started", 0), ("paused", 120), ("resumed", 160), ("paused", 220),
+                         ("silence", 480)]
+
+
+def test_complete_before_any_pause_means_nothing() -> None:
+    config = EndpointConfig(hangover_ms=300, speech_start_ms=40, pause_ms=40,
+                            short_hangover_ms=100)
+    endpointer = Endpointer(config, 0)
+    endpointer.mark_complete()
+    ends = [endpointer.feed(i * FRAME, m == "s") for i, m in enumerate("ssss" + "." * 20)]
+    assert [e.at_ms for e in ends if e is not None and e.decision is Decision.ENDED_SILENCE] == [
+        380]

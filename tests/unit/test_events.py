@@ -7,7 +7,8 @@ def test_events_serialize_with_type_time_and_turn() -> None:
     data = json.loads(to_json(Transcribed(at_ms=1520, turn_id=3, text="what time is it",
                                           latency_ms=41.5)))
     assert data == {"type": "transcribed", "at_ms": 1520, "turn_id": 3,
-                    "text": "what time is it", "latency_ms": 41.5, "no_speech_prob": 0.0}
+                    "text": "what time is it", "latency_ms": 41.5, "no_speech_prob": 0.0,
+                    "speculative": False}
 
 
 def test_stage_is_named_and_slots_are_objects() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from assistant.intents.matching import IntentMatch
 
@@ -56,3 +56,13 @@ Announce = Callable[[str], None]
 
 class Handler(Protocol):
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult: ...
+
+
+@runtime_checkable
+class Previewable(Protocol):
+    """A handler whose reply is known before it acts (the time, a timer's confirmation), so the
+    reply can be synthesized while the user may still be speaking."""
+
+    def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
+        """What `handle` would say, without side effects; None when it cannot be known."""
+        ...

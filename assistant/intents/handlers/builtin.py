@@ -26,10 +26,16 @@ class TimeHandler:
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         return HandlerResult(spoken_time(context.now))
 
+    def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
+        return spoken_time(context.now)
+
 
 class DateHandler:
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         return HandlerResult(spoken_date(context.now))
+
+    def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
+        return spoken_date(context.now)
 
 
 class SilentHandler:

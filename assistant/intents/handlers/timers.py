@@ -98,6 +98,27 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _start_request(match: IntentMatch) -> tuple[float, str | None] | HandlerResult:
+    """(seconds, name) of a timer to start, or the reply saying why not."""
+    if match.slots.get("conversation_command"):
+        return HandlerResult("Sorry, I can't run a command later yet; I can only set timers.",
+                             success=False)
+    seconds = slot_seconds(match.slots)
+    if seconds is None:
+        return HandlerResult("How long should the timer be?", success=False)
+    try:
+        check_duration(seconds)
+    except TimerError as exc:
+        return HandlerResult(f"Sorry, {exc.message}.", success=False)
+    raw = match.slots.get("name")
+    return seconds, clean_name(str(raw)) if raw else None
+
+
+def _started(seconds: float, name: str | None) -> str:
+    what = f"{name} timer" if name else "timer"
+    return f"{_capital(what)} set for {format_duration(seconds)}."
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -107,9 +128,14 @@ class _Call:
     """Adapts a plain function to the Handler protocol: timer changes never wait on anything."""
 
     act: Callable[[IntentMatch], HandlerResult]
+    says: Callable[[IntentMatch], str] | None = None
+    """The reply without acting, where it is known in advance."""
 
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
         return self.act(match)
+
+    def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
+        return None if self.says is None else self.says(match)
 
 
 class TimerHandlers:
@@ -117,20 +143,17 @@ class TimerHandlers:
         self._service = service
 
     def start(self, match: IntentMatch) -> HandlerResult:
-        if match.slots.get("conversation_command"):
-            return HandlerResult("Sorry, I can't run a command later yet; I can only set timers.",
-                                 success=False)
-        seconds = slot_seconds(match.slots)
-        if seconds is None:
-            return HandlerResult("How long should the timer be?", success=False)
-        try:
-            check_duration(seconds)
-        except TimerError as exc:
-            return HandlerResult(f"Sorry, {exc.message}.", success=False)
-        raw = match.slots.get("name")
-        timer = self._service.start(seconds, clean_name(str(raw)) if raw else None)
-        what = f"{timer.name} timer" if timer.name else "timer"
-        return HandlerResult(f"{_capital(what)} set for {format_duration(seconds)}.")
+        request = _start_request(match)
+        if isinstance(request, HandlerResult):
+            return request
+        seconds, name = request
+        timer = self._service.start(seconds, name)
+        return HandlerResult(_started(seconds, timer.name))
+
+    @staticmethod
+    def start_says(match: IntentMatch) -> str:
+        request = _start_request(match)
+        return request.speech if isinstance(request, HandlerResult) else _started(*request)
 
     def status(self, match: IntentMatch) -> HandlerResult:
         target = target_from_slots(match.slots)
@@ -231,7 +254,7 @@ class TimerHandlers:
 def timer_handlers(service: TimerService) -> dict[str, Handler]:
     h = TimerHandlers(service)
     return {
-        "HassStartTimer": _Call(h.start),
+        "HassStartTimer": _Call(h.start, says=h.start_says),
         "HassCancelTimer": _Call(h.cancel),
         "HassCancelAllTimers": _Call(h.cancel_all),
         "HassTimerStatus": _Call(h.status),
