@@ -135,6 +135,24 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--index", type=Path, metavar="DB",
                        help="search index (default: transcripts.index)")
 
+    bench = add("bench", "measure latency, accuracy and idle cost on recorded commands, "
+                         "next to a baseline (30 s Whisper window, no speculation)")
+    bench.add_argument("folder", nargs="?", type=Path, default=Path("../shared/audio"),
+                       help="recordings with a MANIFEST.tsv (file, truth; its asr rows if it "
+                            "has a category column); default ../shared/audio")
+    bench.add_argument("--passes", type=_positive, default=1, metavar="N",
+                       help="run every command N times (default 1)")
+    bench.add_argument("--fast", action="store_true",
+                       help="replay as fast as the CPU allows (time stands still while the "
+                            "daemon thinks) instead of in real time")
+    bench.add_argument("--idle-seconds", type=float, default=60.0, metavar="S",
+                       help="measure idle CPU and memory over S seconds of silence (0: skip)")
+    bench.add_argument("--mouth-to-ear", action="store_true",
+                       help="also measure from outside: play each command into a virtual "
+                            "microphone (private PulseAudio) and time the answer on the "
+                            "virtual speaker")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+
     speakers = add("speakers", "enroll, list or remove the voices the assistant recognises")
     what = speakers.add_subparsers(dest="speakers_command", required=True, metavar="ACTION")
     enroll = what.add_parser("enroll", parents=[common],
@@ -185,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _transcribe(settings, args)
         if args.command == "search":
             return _search(settings, args)
+        if args.command == "bench":
+            from assistant.bench.command import BenchRequest, run_bench
+
+            return run_bench(settings, BenchRequest(
+                folder=args.folder, passes=args.passes, realtime=not args.fast,
+                idle_seconds=args.idle_seconds, mouth_to_ear=args.mouth_to_ear, json=args.json))
         if args.command == "index":
             from assistant.transcribe.commands import index_transcripts
 

@@ -67,6 +67,9 @@ class Transcribed(Event):
     no_speech_prob: float = 0.0
     speculative: bool = False
     """Transcribed at a pause before the endpoint (speculation), not after it."""
+    audio_ms: int = 0
+    compute_ms: float = 0.0
+    """Whisper's own time on `audio_ms` of speech (wherever it ran: pause or endpoint)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Replied(Event):
     success: bool = True
     """False when the reply says something was not done: a failure, a command only queued,
     not understood."""
+    prepared: bool = False
+    """Its audio was synthesized during the pause, before the endpoint (speculation)."""
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class Microphone:
         try:
             self._stream = sd.InputStream(
                 device=index, samplerate=rate, channels=1, dtype="int16",
-                blocksize=rate // 50, callback=callback,
+                blocksize=rate // 50, callback=callback, latency="low",
             )
         except sd.PortAudioError as exc:
             raise AudioDeviceError(f"cannot open the microphone ({exc}). "

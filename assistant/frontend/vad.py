@@ -151,7 +151,7 @@ class Endpointer:
         frame_end_ms = frame_start_ms + cfg.frame_ms
         if self.speech_start_ms is None:
             return self._waiting(frame_end_ms, is_speech)
-        self._silence_run_ms = 0 if is_speech else self._silence_run_ms + cfg.frame_ms
+        self._track_silence(is_speech)
         hangover = cfg.hangover_ms
         if self._complete and cfg.short_hangover_ms is not None:
             hangover = min(hangover, cfg.short_hangover_ms)
@@ -161,13 +161,20 @@ class Endpointer:
         if frame_end_ms - self.speech_start_ms >= cfg.max_utterance_ms:
             self.done = True
             return EndpointEvent(Decision.ENDED_MAX_LENGTH, frame_end_ms)
-        if is_speech and self._paused:
+        # After a pause, speech counts once it lasts `speech_start_ms`: a click or a breath
+        # restarts the hangover, but does not throw away what was worked out at the pause.
+        if self._paused and self._speech_run_ms >= cfg.speech_start_ms:
             self._paused = self._complete = False
             return EndpointEvent(Decision.RESUMED, frame_end_ms)
         if cfg.pause_ms is not None and self._silence_run_ms >= cfg.pause_ms and not self._paused:
             self._paused = True
             return EndpointEvent(Decision.PAUSED, frame_end_ms)
         return None
+
+    def _track_silence(self, is_speech: bool) -> None:
+        frame = self._config.frame_ms
+        self._speech_run_ms = self._speech_run_ms + frame if is_speech else 0
+        self._silence_run_ms = 0 if is_speech else self._silence_run_ms + frame
 
     def _waiting(self, frame_end_ms: int, is_speech: bool) -> EndpointEvent | None:
         cfg = self._config

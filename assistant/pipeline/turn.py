@@ -125,7 +125,8 @@ class TurnRunner:
         self._emit(Transcribed(
             at_ms=self._now_ms(), turn_id=turn_id, text=transcript.text,
             latency_ms=round(latency_ms, 1), no_speech_prob=round(transcript.no_speech_prob, 3),
-            speculative=guess is not None,
+            speculative=guess is not None, audio_ms=transcript.audio_ms,
+            compute_ms=round(transcript.compute_ms, 1),
         ))
         if not transcript.is_speech:
             return None  # silence, noise or the wake word's own tail: not a command
@@ -200,7 +201,7 @@ class TurnRunner:
                     self.last_reply = text
                     self._emit(Replied(at_ms=self._now_ms(), turn_id=turn_id, text=text,
                                        first_audio_ms=first_ms, voice=voice,
-                                       success=success))
+                                       success=success, prepared=prepared is not None))
             await self._sink.drain()
         except asyncio.CancelledError:
             self._sink.interrupt()

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from assistant.audio.files import read_file
+from assistant.bench.pulse import PulseServer, pulse_server
 from tests.conftest import require_binary
 from tests.integration.helpers import transcribe_file
-from tests.integration.pulse import PulseServer, pulse_server
 from tests.integration.test_turn import NABU, WHAT_TIME, says_hour
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.pulse import pulse_server
+from assistant.bench.pulse import pulse_server
 
 # PortAudio reads the environment when it initializes, so play from a child process.
 _PLAY_TONE = """

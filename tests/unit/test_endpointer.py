@@ -78,8 +78,25 @@ def test_presets_map_to_hangovers() -> None:
 def test_a_pause_is_reported_and_speech_after_it_resumes() -> None:
     config = EndpointConfig(hangover_ms=200, speech_start_ms=40, pause_ms=60)
     events = run("ssss....ssss..........", config)
-    assert events == [("started", 0), ("paused", 140), ("resumed", 180), ("paused", 300),
+    # Speech counts as resumed once it lasts speech_start_ms (40 ms here).
+    assert events == [("started", 0), ("paused", 140), ("resumed", 200), ("paused", 300),
                       ("silence", 440)]
+
+
+def test_a_blip_in_a_pause_keeps_the_pause_but_restarts_the_hangover() -> None:
+    config = EndpointConfig(hangover_ms=200, speech_start_ms=60, pause_ms=60,
+                            short_hangover_ms=100)
+    endpointer = Endpointer(config, 0)
+    decisions = []
+    for i, mark in enumerate("ssss....s......" + "." * 10):
+        if i == 7:
+            endpointer.mark_complete()
+        event = endpointer.feed(i * FRAME, mark == "s")
+        if event is not None:
+            decisions.append((event.decision.value, event.at_ms))
+    # No "resumed": the work done at the pause stands, and so does "complete" (short hangover
+    # of 100 ms after the blip at 160-180 ms).
+    assert decisions == [("started", 0), ("paused", 140), ("silence", 280)]
 
 
 def test_a_pause_is_reported_once_however_long_it_lasts() -> None:
@@ -112,7 +129,7 @@ def test_speech_after_the_pause_forgets_that_the_command_was_complete() -> None:
         event = endpointer.feed(i * FRAME, mark == "s")  # ... "in Tokyo": not complete any more
         if event is not None:
             decisions.append((event.decision.value, event.at_ms))
-    assert decisions == [("started", 0), ("paused", 120), ("resumed", 160), ("paused", 220),
+    assert decisions == [("started", 0), ("paused", 120), ("resumed", 180), ("paused", 220),
                          ("silence", 480)]
 
 

@@ -8,7 +8,7 @@ def test_events_serialize_with_type_time_and_turn() -> None:
                                           latency_ms=41.5)))
     assert data == {"type": "transcribed", "at_ms": 1520, "turn_id": 3,
                     "text": "what time is it", "latency_ms": 41.5, "no_speech_prob": 0.0,
-                    "speculative": False}
+                    "speculative": False, "audio_ms": 0, "compute_ms": 0.0}
 
 
 def test_stage_is_named_and_slots_are_objects() -> None:

@@ -69,6 +69,9 @@ class PulseServer:
                 raise RuntimeError(f"{proc.args!r} did not start recording (rc={proc.returncode})")
             time.sleep(0.02)
 
+    def load_module(self, name: str, *args: str) -> None:
+        self._pactl("load-module", name, *args)
+
     def _pactl(self, *args: str) -> str:
         return subprocess.run(
             ["pactl", *args], env=self.env, capture_output=True, text=True, check=True
