@@ -27,9 +27,8 @@ from assistant.config import Settings
 from assistant.control import default_socket_path, open_control, serve_control
 from assistant.frontend.sed import SoundStage
 from assistant.frontend.vad import (
+    Activity,
     EndpointConfig,
-    SileroActivity,
-    VoiceActivity,
     make_voice_activity,
 )
 from assistant.frontend.wake import WakeDetector
@@ -366,7 +365,7 @@ def _make_sink(settings: Settings, options: RunOptions) -> ReplySink:
     return WavSink(Path(options.output), paced=options.realtime)
 
 
-def _voice_activity(settings: Settings) -> VoiceActivity | SileroActivity:
+def _voice_activity(settings: Settings) -> Activity:
     ep = settings.endpoint
     return make_voice_activity(ep.vad, ep.vad_aggressiveness, ep.silero_threshold)
 

@@ -29,11 +29,10 @@ from assistant.events import (
     WakeDetected,
 )
 from assistant.frontend.vad import (
+    Activity,
     Decision,
     EndpointConfig,
     Endpointer,
-    SileroActivity,
-    VoiceActivity,
 )
 from assistant.frontend.wake import WakeDetector, WakeHit
 from assistant.pipeline.speculation import Speculation
@@ -60,7 +59,7 @@ class ConversationPolicy:
 class Orchestrator:
     def __init__(
         self, policy: ConversationPolicy, wake: WakeDetector | None,
-        vad: VoiceActivity | SileroActivity,
+        vad: Activity,
         runner: TurnRunner, emit: Callable[[Event], None],
     ) -> None:
         self._policy = policy
