@@ -66,7 +66,7 @@ class EndpointSettings(_Section):
     adaptive: bool = True
     """With speculate: once the words so far are a complete command, end on the short hangover."""
     short_hangover_ms: Annotated[int, Field(ge=100, le=5000)] = 300
-    vad: Literal["webrtc", "silero"] = "silero"
+    vad: Literal["webrtc", "silero"] = "webrtc"
     vad_aggressiveness: Annotated[int, Field(ge=0, le=3)] = 2
     silero_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 

@@ -71,11 +71,10 @@ class SileroActivity:
             self._probability = float(np.asarray(out).ravel()[0])
         return self._probability > self._threshold
 
-    def reset(self) -> None:
-        """Forget the stream (state, context and half a window): the next audio starts anew."""
-        self._h[:] = 0
-        self._c[:] = 0
-        self._context[:] = 0
+    def pause(self) -> None:
+        """The stream stops here for a while: drop the half window, keep the model's state
+        (it has settled on silence, which is what it resumes from; a zeroed state made the
+        first frames after it look like speech)."""
         self._pending = np.zeros(0, dtype=np.float32)
         self._probability = 0.0
 
@@ -103,7 +102,7 @@ class GatedSilero:
             self._quiet_ms += chunk.duration_ms
         if self._quiet_ms >= self.GATE_MS:
             if self._quiet_ms - chunk.duration_ms < self.GATE_MS:
-                self._silero.reset()
+                self._silero.pause()
             return False
         return self._silero.is_speech(chunk)
 
