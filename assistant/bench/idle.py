@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -70,15 +71,15 @@ def measure_idle(settings: Settings, seconds: float, work: Path) -> Idle:
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
         assert proc.stdin is not None
         stop = threading.Event()
-        feeder = threading.Thread(target=_feed_silence, args=(proc.stdin, stop), daemon=True)
+        feeder = threading.Thread(target=feed, args=(proc.stdin, stop), daemon=True)
         feeder.start()
         try:
             _wait_ready(proc, socket, log_path)
             time.sleep(SETTLE_S)
-            t0, c0 = time.monotonic(), _cpu_ticks(proc.pid)
+            t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
             time.sleep(seconds)
-            t1, c1 = time.monotonic(), _cpu_ticks(proc.pid)
-            rss, peak = _status_kb(proc.pid, "VmRSS"), _status_kb(proc.pid, "VmHWM")
+            t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
+            rss, peak = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         finally:
@@ -102,12 +103,17 @@ def _wait_ready(proc: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
         time.sleep(0.05)
 
 
-def _feed_silence(stdin: IO[bytes], stop: threading.Event) -> None:
-    block = bytes(2 * 16000 * BLOCK_MS // 1000)
+def silence_block() -> bytes:
+    return bytes(2 * 16000 * BLOCK_MS // 1000)
+
+
+def feed(stdin: IO[bytes], stop: threading.Event,
+         next_block: Callable[[], bytes] = silence_block) -> None:
+    """Raw 16 kHz PCM in 20 ms blocks, paced to the wall clock like a microphone."""
     next_at = time.monotonic()
     try:
         while not stop.is_set():
-            stdin.write(block)
+            stdin.write(next_block())
             stdin.flush()
             next_at += BLOCK_MS / 1000
             time.sleep(max(0.0, next_at - time.monotonic()))
@@ -115,12 +121,12 @@ def _feed_silence(stdin: IO[bytes], stop: threading.Event) -> None:
         pass  # the daemon is gone
 
 
-def _cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _status_kb(pid: int, key: str) -> int:
+def status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])

@@ -16,11 +16,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from assistant.bench.idle import cpu_ticks, feed, silence_block, status_kb
 
 REPO = Path(__file__).resolve().parents[2]
 RATE_HZ, BLOCK_MS, SETTLE_S = 16000, 20, 5.0
@@ -41,35 +43,12 @@ class Sample:
     """WARNING/ERROR lines of the daemon's log"""
 
 
-def feed(stdin: IO[bytes], noise: bool, stop: threading.Event) -> None:
-    """Real-time paced PCM: zeros, or gaussian noise at NOISE_DBFS RMS."""
+def noise_blocks() -> Callable[[], bytes]:
+    """20 ms blocks of gaussian noise at NOISE_DBFS RMS."""
     rng = np.random.default_rng(0)
     samples = RATE_HZ * BLOCK_MS // 1000
     rms = 32768 * 10 ** (NOISE_DBFS / 20)
-    zeros = bytes(2 * samples)
-    next_at = time.monotonic()
-    try:
-        while not stop.is_set():
-            block = (np.clip(rng.normal(0, rms, samples), -32768, 32767).astype("<i2").tobytes()
-                     if noise else zeros)
-            stdin.write(block)
-            stdin.flush()
-            next_at += BLOCK_MS / 1000
-            time.sleep(max(0.0, next_at - time.monotonic()))
-    except (BrokenPipeError, ValueError):
-        pass  # the daemon is gone
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-
-
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
+    return lambda: np.clip(rng.normal(0, rms, samples), -32768, 32767).astype("<i2").tobytes()
 
 
 def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds: bool
@@ -87,7 +66,8 @@ def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds
                             cwd=REPO)
     assert proc.stdin is not None
     stop = threading.Event()
-    feeder = threading.Thread(target=feed, args=(proc.stdin, noise, stop), daemon=True)
+    blocks = noise_blocks() if noise else silence_block
+    feeder = threading.Thread(target=feed, args=(proc.stdin, stop, blocks), daemon=True)
     feeder.start()
     try:
         while not socket_path.exists():
