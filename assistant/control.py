@@ -19,11 +19,6 @@ log = logging.getLogger(__name__)
 COMMANDS = ("listen",)
 
 
-def default_socket_path() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/assistant-{os.getuid()}"
-    return Path(runtime) / "assistant" / "control.sock"
-
-
 async def open_control(path: Path, on_listen: Callable[[], None]) -> asyncio.Server:
     """Bind the socket now (so READY=1 can follow); refuses if another daemon answers on it."""
     _claim(path)

@@ -9,12 +9,11 @@ import hashlib
 import logging
 from pathlib import Path
 
-import platformdirs
-
 from assistant.audio.convert import resample_pcm
 from assistant.audio.files import write_wav
 from assistant.audio.format import AudioFormat
 from assistant.config import Settings
+from assistant.config.paths import demo_dir
 from assistant.tts.piper import PiperSynthesizer
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ DEMO_FORMAT = AudioFormat(16000)
 def demo_path(settings: Settings) -> Path:
     """The cached demo WAV, synthesized on first call."""
     key = hashlib.sha256(repr((DEMO_SCRIPT, settings.tts.voice)).encode()).hexdigest()[:12]
-    path = Path(platformdirs.user_cache_dir("assistant")) / "demo" / f"demo-{key}.wav"
+    path = demo_dir() / f"demo-{key}.wav"
     if not path.exists():
         log.info("synthesizing the demo input with the bundled voice: %s", path)
         write_wav(path, _synthesize(settings), DEMO_FORMAT)

@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from assistant.config import ModelSettings
+from assistant.config.paths import models_dir
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ class ResolvedModel:
 
 
 def cache_dir(settings: ModelSettings) -> Path:
-    return settings.cache_dir or Path(platformdirs.user_cache_dir("assistant")) / "models"
+    return models_dir(settings.cache_dir)
 
 
 def resolve_whisper(name: str, settings: ModelSettings) -> ResolvedModel:

@@ -90,14 +90,6 @@ def check_duration(seconds: float) -> None:
         raise TimerError("a timer can be at most 24 hours long")
 
 
-def default_state_file() -> Path:
-    """$XDG_STATE_HOME/assistant/timers.json, else ~/.local/state/assistant/timers.json."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    # The XDG spec says relative paths in these variables are invalid and must be ignored.
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "assistant" / "timers.json"
-
-
 class TimerService:
     """All timers of the daemon. Every change is saved at once; `run` announces finished ones."""
 

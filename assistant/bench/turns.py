@@ -11,8 +11,7 @@ from typing import Any
 from assistant.app import RunOptions, run_daemon
 from assistant.asr.wer import wer
 from assistant.bench.clips import GAP_MS, Placed
-from assistant.config import Settings
-from assistant.home_config import TimerSettings
+from assistant.config import Settings, TimerSettings
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 
 from assistant.audio.format import AudioChunk
+from assistant.config import SoundSettings
 from assistant.events import Event, MusicDetected, SoundDetected, Stage, StageFailed
 from assistant.pipeline.sound_rules import SoundRules
 from assistant.pipeline.workers import Worker
-from assistant.room_config import SoundSettings
 from assistant.sed.detector import (
     DetectorSettings,
     SoundDetector,

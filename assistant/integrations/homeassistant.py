@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from assistant.config import HomeAssistantSettings
 from assistant.errors import ConfigError, HandlerError
-from assistant.home_config import HomeAssistantSettings
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 
+from assistant.config import MqttSettings, SiteSettings, mqtt_prefix, site_id
 from assistant.events import (
     Event,
     IntentMatched,
@@ -34,7 +35,6 @@ from assistant.events import (
     WakeDetected,
     to_json,
 )
-from assistant.home_config import MqttSettings, SiteSettings, mqtt_prefix, site_id
 from assistant.integrations.discovery import discovery_messages, package_version
 
 log = logging.getLogger(__name__)

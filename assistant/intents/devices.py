@@ -10,7 +10,7 @@ from typing import Any
 from hassil.expression import TextChunk
 from hassil.intents import SlotList, TextSlotList, TextSlotValue
 
-from assistant.home_config import DeviceSettings
+from assistant.config import DeviceSettings
 
 # State words (Home Assistant's, and what MQTT devices commonly send) that mean on / off.
 ON_STATES = {"on", "open", "opening", "locked", "playing", "heat", "cool", "auto", "home",

@@ -7,17 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from assistant.config import ResponseSettings
+from assistant.config import ResponseSettings, ShellSettings, SoundRuleSettings
 from assistant.errors import AssistantError
 from assistant.events import Event, SoundDetected, Stage, StageFailed
-from assistant.home_config import ShellSettings
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.actions import CustomIntent
 from assistant.intents.handlers.actions import ActionHandler
 from assistant.intents.handlers.base import HandlerContext, Publisher
 from assistant.intents.matching import IntentMatch
 from assistant.intents.templates import check, render
-from assistant.room_config import SoundRuleSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import platformdirs
 
+from assistant.config.paths import models_dir
 from assistant.errors import ModelError
 from assistant.sed import features
 
@@ -164,7 +164,7 @@ class YamnetClassifier:
     hop_ms = features.PATCH_HOP_MS
 
     def __init__(self, cache_dir: Path | None = None) -> None:
-        self._cache_dir = cache_dir or Path(platformdirs.user_cache_dir("assistant")) / "models"
+        self._cache_dir = models_dir(cache_dir)
         self._lock = threading.Lock()
         self._session: onnxruntime.InferenceSession | None = None
         self._quant: Quantization | None = None

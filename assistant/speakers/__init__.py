@@ -18,11 +18,10 @@ from assistant.speakers.profiles import (
     ProfileStore,
     SpeakerError,
     SpeakerProfile,
-    default_profiles_dir,
 )
 
 __all__ = [
     "DEFAULT_THRESHOLD", "UNKNOWN", "AsyncSpeakerIdentifier", "ProfileStore", "SpeakerError",
-    "SpeakerIdentifier", "SpeakerMatch", "SpeakerProfile", "VoiceEncoder", "default_profiles_dir",
+    "SpeakerIdentifier", "SpeakerMatch", "SpeakerProfile", "VoiceEncoder",
     "enroll_clips", "enroll_files", "identify",
 ]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import platformdirs
 
+from assistant.config.paths import profiles_dir
 from assistant.errors import AssistantError
 
 FORMAT_VERSION = 1
@@ -44,10 +44,6 @@ class SpeakerProfile:
     """Unix time of enrollment."""
 
 
-def default_profiles_dir() -> Path:
-    return Path(platformdirs.user_data_dir("assistant")) / "speakers"
-
-
 def validate_name(name: str) -> str:
     """The name itself if usable as a speaker name (and file name), else SpeakerError."""
     if not _NAME.fullmatch(name) or name != name.strip():
@@ -64,7 +60,7 @@ class ProfileStore:
     """The profiles folder. Every call reads the disk: a daemon sees what the CLI enrolled."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder if folder is not None else default_profiles_dir()
+        self.folder = profiles_dir(folder)
 
     def path_for(self, name: str) -> Path:
         return self.folder / f"{validate_name(name)}.json"

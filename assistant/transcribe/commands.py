@@ -12,11 +12,11 @@ from typing import Literal
 
 from rich.console import Console
 
-from assistant.config import Settings
+from assistant.config import Settings, paths
 from assistant.errors import AssistantError, SearchError
 from assistant.transcribe.engine import BatchTranscriber, TranscribeOptions, WhoSpeaks
 from assistant.transcribe.formats import JSON_FORMAT_TAG, TranscriptFileError, read_json
-from assistant.transcribe.index import Hit, TranscriptIndex, default_index_path
+from assistant.transcribe.index import Hit, TranscriptIndex
 from assistant.transcribe.inputs import find_inputs
 from assistant.transcribe.progress import TranscribeProgress
 from assistant.transcribe.runner import Job, TranscribeRun, summary
@@ -56,7 +56,7 @@ class SearchRequest:
 
 
 def index_path(settings: Settings, given: Path | None) -> Path:
-    return given or settings.transcripts.index or default_index_path()
+    return given or paths.index_file(settings.transcripts.index)
 
 
 def transcribe(settings: Settings, request: TranscribeRequest, who: WhoSpeaks | None) -> int:

@@ -12,8 +12,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-import platformdirs
-
 from assistant.errors import SearchError
 from assistant.transcribe.result import FileTranscript
 from assistant.transcribe.search import fts_query
@@ -98,10 +96,6 @@ class Hit:
     """When a voice utterance was said, timezone-aware local time; None for files."""
     score: float
     """Higher is better (-bm25); 0 for `recent()`."""
-
-
-def default_index_path() -> Path:
-    return Path(platformdirs.user_data_dir("assistant")) / "transcripts.db"
 
 
 def _key(path: Path) -> str:

@@ -21,9 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from assistant.audio.files import read_file
 from assistant.audio.format import AudioChunk
+from assistant.config import SoundSettings
 from assistant.frontend.sed import SoundStage
 from assistant.pipeline.sound_rules import SoundRules
-from assistant.room_config import SoundSettings
 from assistant.sed import features
 from assistant.sed.yamnet import YamnetClassifier
 from tests.conftest import AUDIO

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from assistant.home_config import HomeAssistantSettings
+from assistant.config import HomeAssistantSettings
 
 TOKEN = "fake-long-lived-token"
 

@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import ValidationError
 
-from assistant.config import ResponseSettings
+from assistant.config import ResponseSettings, ShellSettings
 from assistant.errors import ConfigError, HandlerError, IntentError
-from assistant.home_config import ShellSettings
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.actions import CustomIntent
 from assistant.intents.handlers import actions

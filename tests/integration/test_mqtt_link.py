@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from assistant.config import MqttSettings, SiteSettings
 from assistant.events import MuteChanged, SpeechStarted, StateChanged, Transcribed
-from assistant.home_config import MqttSettings, SiteSettings
 from assistant.integrations.discovery import discovery_messages, package_version
 from assistant.integrations.mqtt import MqttLink
 from tests.integration.broker import Broker, Collector

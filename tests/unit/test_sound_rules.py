@@ -7,10 +7,9 @@ import importlib.util
 from pathlib import Path
 
 from assistant.cli import main
-from assistant.config import Settings
+from assistant.config import Settings, SoundRuleSettings
 from assistant.events import Event, SoundDetected, StageFailed
 from assistant.pipeline.sound_rules import SoundRules
-from assistant.room_config import SoundRuleSettings
 
 GROUPS = {"alarm": {"Smoke detector, smoke alarm", "Fire alarm", "Siren"}}
 

@@ -24,7 +24,6 @@ from assistant.timers import (
     Timer,
     TimerError,
     TimerService,
-    default_state_file,
     format_duration,
     format_remaining,
 )
@@ -215,14 +214,6 @@ def test_a_missing_state_file_means_no_timers(tmp_path: Path) -> None:
     service = TimerService(tmp_path / "nothing" / "timers.json", lambda text: None)
     service.load()
     assert service.list() == []
-
-
-def test_default_state_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    assert default_state_file() == tmp_path / "assistant" / "timers.json"
-    monkeypatch.setenv("XDG_STATE_HOME", "relative/is/ignored")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_state_file() == tmp_path / ".local" / "state" / "assistant" / "timers.json"
 
 
 async def run_until(service: TimerService, heard: asyncio.Queue[str], count: int,

@@ -16,7 +16,6 @@ from assistant.transcribe.index import (
     MARK_START,
     Hit,
     TranscriptIndex,
-    default_index_path,
 )
 from assistant.transcribe.result import FileTranscript, Segment
 
@@ -321,9 +320,3 @@ def test_a_folder_that_cannot_hold_the_db_is_reported(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(SearchError, match="cannot open the transcript index"):
         TranscriptIndex(blocker / "transcripts.db")
-
-
-def test_default_index_path_is_in_user_data(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert default_index_path() == tmp_path / "assistant" / "transcripts.db"

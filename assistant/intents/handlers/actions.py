@@ -18,9 +18,8 @@ from typing import Any
 
 import httpx
 
-from assistant.config import ResponseSettings
+from assistant.config import ResponseSettings, ShellSettings
 from assistant.errors import HandlerError, IntentError
-from assistant.home_config import ShellSettings
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.actions import (
     CustomIntent,

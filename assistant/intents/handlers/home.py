@@ -10,9 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from assistant.config import ResponseSettings
+from assistant.config import DeviceSettings, ResponseSettings
 from assistant.errors import HandlerError
-from assistant.home_config import DeviceSettings
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.devices import DeviceRegistry, Target, state_word
 from assistant.intents.handlers.base import (

@@ -1,23 +1,18 @@
-"""Settings for `assistant transcribe`, the search index, and the daemon's command history.
-
-Part of the settings tree of `assistant.config` (split out by concern; validated the same way).
-"""
+"""Settings for `assistant transcribe`, the search index, and the daemon's command history."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from assistant.config.base import Section
 
 FormatName = Literal["txt", "json", "srt", "vtt", "tsv"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TranscriptSettings(_Section):
+class TranscriptSettings(Section):
     model: str | None = None
     """Whisper for files: short name, CTranslate2 folder or hub id; null: the same as asr.model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

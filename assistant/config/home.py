@@ -1,7 +1,4 @@
-"""Settings for the home: where the assistant is, MQTT, Home Assistant, devices, actions, timers.
-
-Part of the settings tree of `assistant.config` (split out by concern; validated the same way).
-"""
+"""Settings for the home: where the assistant is, MQTT, Home Assistant, devices, actions, timers."""
 
 from __future__ import annotations
 
@@ -10,23 +7,20 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from assistant.config.base import Section
 from assistant.intents.actions import named_speakers
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SiteSettings(_Section):
+class SiteSettings(Section):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     """This assistant's id in MQTT topics and Home Assistant; null: the host name."""
     area: str | None = None
     """The area it stands in: "turn on the lights" means the lights here."""
 
 
-class MqttSettings(_Section):
+class MqttSettings(Section):
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     username: str | None = None
@@ -58,7 +52,7 @@ class MqttSettings(_Section):
         return self
 
 
-class HomeAssistantSettings(_Section):
+class HomeAssistantSettings(Section):
     url: Annotated[str, Field(pattern=r"^https?://")]
     """Base URL, e.g. http://homeassistant.local:8123"""
     token: str | None = None
@@ -83,7 +77,7 @@ DeviceType = Literal[
 ]
 
 
-class DeviceSettings(_Section):
+class DeviceSettings(Section):
     """One device, described once, Home-Assistant-MQTT style; or a Home Assistant entity."""
 
     name: Annotated[str, Field(min_length=1)]
@@ -146,7 +140,7 @@ SHELLS = frozenset({
 })
 
 
-class ShellSettings(_Section):
+class ShellSettings(Section):
     allow: list[Path] = []
     """Programs (absolute paths) that shell actions may run. Shells themselves are refused."""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
@@ -164,7 +158,7 @@ class ShellSettings(_Section):
         return self
 
 
-class TimerSettings(_Section):
+class TimerSettings(Section):
     state_file: Path | None = None
     """Where running timers are kept across restarts; null: $XDG_STATE_HOME/assistant/..."""
 

