@@ -349,7 +349,7 @@ async def speak_once(settings: Settings, text: str, output: str | None) -> None:
         await tts.load()
         sink.open()
         async for _voice, chunk in tts.synthesize(text):
-            sink.write(chunk)
+            await sink.write(chunk)
         await sink.drain()
     finally:
         sink.close()

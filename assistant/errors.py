@@ -1,4 +1,8 @@
-"""Typed errors: a stable code and a message saying what was wrong and what to do."""
+"""Typed errors: a stable code and a message saying what was wrong and what to do.
+
+Every code the project reports lives here: on an exception class (raised and caught), or as a
+constant below (a `stage_failed` code for a fault that is contained where it happens).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,18 @@ class SynthesisError(AssistantError):
     code = "tts_failed"
 
 
+class SynthesisTimeout(SynthesisError):
+    """A voice (espeak-ng's process) took longer than its time limit for one sentence."""
+
+    code = "tts_timeout"
+
+
+class SynthesisOutputError(SynthesisError):
+    """A voice produced audio that cannot be read (a broken or empty WAV)."""
+
+    code = "tts_bad_output"
+
+
 class IntentError(AssistantError):
     code = "intent_invalid"
 
@@ -53,3 +69,59 @@ class ControlError(AssistantError):
 
 class SearchError(AssistantError):
     code = "search_failed"
+
+
+class WorkerError(AssistantError):
+    """An engine's worker could not answer a request; the worker is being restarted."""
+
+    code = "worker_failed"
+
+
+class WorkerCrashed(WorkerError):
+    code = "worker_crashed"
+
+
+class WorkerTimeout(WorkerError):
+    """A request took longer than its limit: the worker was killed (it is restarted)."""
+
+    code = "worker_timeout"
+
+
+class WorkerOutOfMemory(WorkerError):
+    code = "worker_out_of_memory"
+
+
+class WorkerUnresponsive(WorkerError):
+    """The idle worker did not answer a health check."""
+
+    code = "worker_unresponsive"
+
+
+class WorkerUnavailable(WorkerError):
+    """The worker is (re)starting and did not become ready in time."""
+
+    code = "worker_unavailable"
+
+
+class DeviceError(ModelError):
+    """A GPU (CUDA) failed or is missing: the engine moves to the CPU."""
+
+    code = "cuda_failed"
+
+
+# Codes of faults that are contained where they happen (stage_failed, no exception escapes).
+INTERNAL = "internal"
+"""A bug: an exception nobody expected. The turn or stage answers and carries on."""
+FRONTEND_FAILED = "frontend_failed"
+TURN_TIMEOUT = "turn_timeout"
+MATCH_FAILED = "match_failed"
+HANDLER_CRASHED = "handler_crashed"
+SPEAKER_FAILED = "speaker_failed"
+SOUND_FAILED = "sound_failed"
+RULE_FAILED = "rule_failed"
+INPUT_LOST = "input_lost"
+"""The microphone stopped delivering audio (unplugged, sound server gone): being reopened."""
+OUTPUT_LOST = "output_lost"
+"""The speaker could not be opened or stopped playing: retried on the next reply."""
+EVENTS_DROPPED = "events_dropped"
+"""An event output (a pipe nobody reads) fell behind: events were dropped, listening goes on."""

@@ -179,6 +179,49 @@ class MuteChanged(Event):
 
 
 @dataclass(frozen=True)
+class EngineReady(Event):
+    """An engine's worker is loaded and warm: at start and after every restart."""
+
+    type: ClassVar[str] = "engine_ready"
+    stage: Stage = Stage.ASR
+    engine: str = ""
+    """What runs (e.g. "whisper:tiny.en", "piper:en_US-joe-medium")."""
+    placement: str = "process"
+    """process (a supervised worker process) or thread (inside the daemon)."""
+    device: str = "cpu"
+    pid: int | None = None
+    restarts: int = 0
+    """Restarts of this worker so far (0 at start)."""
+
+
+@dataclass(frozen=True)
+class DeviceChanged(Event):
+    """The microphone or speaker went away or came back."""
+
+    type: ClassVar[str] = "device_changed"
+    kind: str = "input"  # input | output
+    available: bool = True
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class Stats(Event):
+    """Health figures since the previous `stats` event (sent every minute and at the end)."""
+
+    type: ClassVar[str] = "stats"
+    loop_lag_max_ms: float = 0.0
+    """The event loop's worst lateness: how long something blocked it."""
+    input_overflows: int = 0
+    """PortAudio input overflows: audio lost before it reached us."""
+    output_underflows: int = 0
+    """PortAudio output underflows: the speaker ran dry while playing."""
+    audio_dropped: int = 0
+    """20 ms chunks dropped because a stage fell behind (its queue was full)."""
+    events_dropped: int = 0
+    """Events an output could not take in time (a pipe nobody reads)."""
+
+
+@dataclass(frozen=True)
 class InputEnded(Event):
     type: ClassVar[str] = "input_ended"
 

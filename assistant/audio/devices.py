@@ -175,7 +175,7 @@ class Speaker:
         block = 2 * self.rate_hz // 50
         self._buffer.extend(pcm[i:i + block] for i in range(0, len(pcm), block))
 
-    def write(self, chunk: AudioChunk) -> None:
+    async def write(self, chunk: AudioChunk) -> None:
         pcm = resample_pcm(chunk.pcm, chunk.format, self.rate_hz)
         starting = not self._stream.active
         with self._lock:

@@ -17,8 +17,8 @@ REPLY_GAP_MS = 300
 class ReplySink(Protocol):
     def open(self) -> None: ...
 
-    def write(self, chunk: AudioChunk) -> None:
-        """Queue audio; never blocks for long."""
+    async def write(self, chunk: AudioChunk) -> None:
+        """Queue audio; waits while the sink's bounded buffer is full (never blocks the loop)."""
 
     async def drain(self) -> None:
         """Return when everything written has been played."""
@@ -47,7 +47,7 @@ class WavSink:
     def open(self) -> None:
         self._writer = WavWriter(self.path, self.format)
 
-    def write(self, chunk: AudioChunk) -> None:
+    async def write(self, chunk: AudioChunk) -> None:
         assert self._writer is not None, "open() first"
         pcm = resample_pcm(chunk.pcm, chunk.format, self.format.rate_hz)
         if not self._paced:
@@ -92,7 +92,7 @@ class NullSink:
     def open(self) -> None:
         pass
 
-    def write(self, chunk: AudioChunk) -> None:
+    async def write(self, chunk: AudioChunk) -> None:
         pass
 
     async def drain(self) -> None:

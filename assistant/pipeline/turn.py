@@ -191,7 +191,7 @@ class TurnRunner:
         chunks = _replay(prepared.chunks) if prepared else self._tts.synthesize(text)
         try:
             async for voice, chunk in chunks:
-                self._sink.write(chunk)
+                await self._sink.write(chunk)
                 if not started:
                     started = self.speaking = True
                     self.on_speaking()
