@@ -122,9 +122,13 @@ def play(settings: Settings, hit: Hit) -> None:
     print(f"playing {hit.file} from {format_timestamp(start_s)}", file=sys.stderr)
     speaker = Speaker(settings.audio.output.device)
     speaker.open()
+
+    async def play_out() -> None:
+        await speaker.write(AudioChunk(pcm, AudioFormat(16000), 0))
+        await speaker.drain()
+
     try:
-        speaker.write(AudioChunk(pcm, AudioFormat(16000), 0))
-        asyncio.run(speaker.drain())
+        asyncio.run(play_out())
     finally:
         speaker.close()
 
