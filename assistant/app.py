@@ -103,7 +103,7 @@ class _Daemon:
         self.bus = bus
         self.live = options.input is None
         self.hub = AudioHub(max_chunks=settings.audio.queue_ms // CHUNK_MS)
-        self.sink = _make_sink(settings, options)
+        self.sink = _make_sink(settings, options, bus.emit)
         self.asr = AsrWorker(WhisperTranscriber(settings.asr, settings.models))
         self.tts = make_tts(settings)
         self.mic: Microphone | None = None
@@ -144,7 +144,7 @@ class _Daemon:
             classifier = _sound_classifier(settings)
             heard = self.hub.subscribe("sounds") if classifier is not None else None
             if options.input is None:
-                self.mic = Microphone(settings.audio.input.device, self.hub)
+                self.mic = Microphone(settings.audio.input.device, self.hub, self.bus.emit)
                 self.mic.open(asyncio.get_running_loop())
             started = time.perf_counter()
             warm = [self.asr.load(), self.tts.load()]
@@ -246,12 +246,7 @@ class _Daemon:
 
     async def _run_microphone(self) -> None:
         assert self.mic is not None
-        self.mic.start()
-        try:
-            await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
-        finally:
-            if self.mic is not None:
-                self.mic.stop()  # first in the shutdown order: no new audio
+        await self.mic.run()
 
     async def _watchdog(self, orchestrator: Orchestrator) -> None:
         """Ping systemd only while audio really flows through the conversation loop, so a stalled
@@ -356,9 +351,10 @@ async def speak_once(settings: Settings, text: str, output: str | None) -> None:
         tts.shutdown()
 
 
-def _make_sink(settings: Settings, options: RunOptions) -> ReplySink:
+def _make_sink(settings: Settings, options: RunOptions,
+               emit: Callable[[Event], None] = lambda event: None) -> ReplySink:
     if options.output is None:
-        return Speaker(settings.audio.output.device)
+        return Speaker(settings.audio.output.device, emit)
     if options.output == "none":
         return NullSink()
     return WavSink(Path(options.output), paced=options.realtime)

@@ -7,6 +7,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from assistant.audio.convert import StreamConverter, resample_pcm, to_float_mono
 from assistant.audio.format import AudioChunk
 from assistant.audio.hub import AudioHub
 from assistant.errors import AudioDeviceError
+from assistant.events import Event
 
 log = logging.getLogger(__name__)
 OUTPUT_LATENCY_S = 0.1
@@ -82,9 +84,11 @@ def _default_rate(sd: Any, index: int | None, kind: str) -> int:
 class Microphone:
     """Captures from an input device; the PortAudio thread only hands blocks to the event loop."""
 
-    def __init__(self, device: str | int | None, hub: AudioHub) -> None:
+    def __init__(self, device: str | int | None, hub: AudioHub,
+                 emit: Callable[[Event], None] = lambda event: None) -> None:
         self._device = device
         self._hub = hub
+        self._emit = emit
         self._stream: Any = None
         self._converter: StreamConverter | None = None
 
@@ -116,6 +120,14 @@ class Microphone:
     def start(self) -> None:
         self._stream.start()
 
+    async def run(self) -> None:
+        """Capture until cancelled."""
+        self.start()
+        try:
+            await asyncio.Event().wait()  # capture runs in PortAudio's thread until cancelled
+        finally:
+            self.stop()  # first in the shutdown order: no new audio
+
     def _on_block(self, block: np.ndarray) -> None:
         assert self._converter is not None
         for chunk in self._converter.push(to_float_mono(block[:, 0])):
@@ -131,8 +143,10 @@ class Microphone:
 class Speaker:
     """Plays chunks on an output device. `write` never blocks; `drain` waits until heard."""
 
-    def __init__(self, device: str | int | None) -> None:
+    def __init__(self, device: str | int | None,
+                 emit: Callable[[Event], None] = lambda event: None) -> None:
         self._device = device
+        self._emit = emit
         self._stream: Any = None
         self._buffer: collections.deque[bytes] = collections.deque()
         self._lock = threading.Lock()
