@@ -25,6 +25,7 @@ from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
 from assistant.config import Settings, paths
 from assistant.control import open_control, serve_control
+from assistant.events import Event
 from assistant.frontend.sed import SoundStage
 from assistant.frontend.vad import (
     Activity,
