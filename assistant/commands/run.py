@@ -1,0 +1,78 @@
+"""The daemon and its small companions: `run` (and `run --demo`), `listen`, `say`, `devices`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from assistant.config import Settings
+
+log = logging.getLogger("assistant")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    input: str | None = None
+    """An audio file, '-' for raw PCM on stdin, or None for the microphone."""
+    demo: bool = False
+    input_rate_hz: int = 16000
+    input_channels: int = 1
+    output: str | None = None
+    """A WAV file, 'none', or None for the speaker (with demo: demo-replies.wav)."""
+    events: str | None = None
+    realtime: bool = False
+    quiet: bool = False
+
+
+def run(settings: Settings, request: RunRequest) -> int:
+    """Run the daemon until its input ends or it is stopped; the daemon's exit code."""
+    return asyncio.run(_run(settings, request))
+
+
+async def _run(settings: Settings, request: RunRequest) -> int:
+    from assistant.app import RunOptions, run_daemon
+    from assistant.audio.format import AudioFormat
+
+    input_path = request.input
+    output = request.output
+    if request.demo:
+        from assistant.demo import demo_path
+
+        input_path = str(await asyncio.to_thread(demo_path, settings))
+        output = output or "demo-replies.wav"
+    options = RunOptions(
+        input=input_path, input_format=AudioFormat(request.input_rate_hz, 2,
+                                                   request.input_channels),
+        output=output, events=request.events, realtime=request.realtime,
+        trace=not request.quiet,
+    )
+    code = await run_daemon(settings, options)
+    if output not in (None, "none") and code == 0:
+        log.info("replies written to %s", output)
+    return code
+
+
+def listen(settings: Settings) -> int:
+    """Push-to-talk: ask the running daemon, over its control socket, to take a command."""
+    from assistant.config import paths
+    from assistant.control import send_command
+
+    send_command(paths.control_socket(settings.conversation.control_socket), "listen")
+    return 0
+
+
+def say(settings: Settings, text: str, output: str | None) -> int:
+    """Speak TEXT with the configured voice, or write it to the WAV file OUTPUT."""
+    from assistant.app import speak_once
+
+    asyncio.run(speak_once(settings, text, output))
+    return 0
+
+
+def devices() -> int:
+    from assistant.audio.devices import list_devices
+
+    for line in list_devices():
+        print(line)
+    return 0
