@@ -14,7 +14,7 @@ from assistant.audio.files import write_wav
 from assistant.audio.format import AudioFormat
 from assistant.config import Settings
 from assistant.config.paths import demo_dir
-from assistant.tts.piper import PiperSynthesizer
+from assistant.tts.piper import PiperOptions, PiperSynthesizer
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def demo_path(settings: Settings) -> Path:
 
 
 def _synthesize(settings: Settings) -> bytes:
-    voice = PiperSynthesizer(settings.tts, settings.models)
+    voice = PiperSynthesizer(PiperOptions.from_settings(settings.tts, settings.models))
     voice.load()
     parts: list[bytes] = []
     for text, pause_ms in DEMO_SCRIPT:

@@ -125,3 +125,16 @@ OUTPUT_LOST = "output_lost"
 """The speaker could not be opened or stopped playing: retried on the next reply."""
 EVENTS_DROPPED = "events_dropped"
 """An event output (a pipe nobody reads) fell behind: events were dropped, listening goes on."""
+
+
+def error_for(code: str, message: str) -> AssistantError:
+    """The typed error for `code`, as reported from another process (a worker)."""
+    pending: list[type[AssistantError]] = [AssistantError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls(message)
+        pending.extend(cls.__subclasses__())
+    error = AssistantError(message)
+    error.code = code
+    return error

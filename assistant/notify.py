@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+AUDIO_STALL_S = 5.0
 
 
 def notify(message: str) -> bool:
@@ -35,3 +39,21 @@ def watchdog_interval_s() -> float | None:
         return int(usec) / 2_000_000
     except ValueError:
         return None
+
+
+async def watchdog(stream_ms: Callable[[], int], stall_s: float = AUDIO_STALL_S) -> None:
+    """Ping systemd only while audio really flows through the conversation loop (stream time
+    moves on), so a stalled capture or a wedged loop gets the daemon restarted."""
+    interval = watchdog_interval_s()
+    if interval is None:
+        return
+    seen_ms, seen_at, stalled = -1, time.monotonic(), False
+    while True:
+        if stream_ms() != seen_ms:
+            seen_ms, seen_at, stalled = stream_ms(), time.monotonic(), False
+        if time.monotonic() - seen_at <= stall_s:
+            notify("WATCHDOG=1")
+        elif not stalled:
+            stalled = True
+            log.error("no audio for %.0f s; no longer telling systemd we are alive", stall_s)
+        await asyncio.sleep(interval)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import queue
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -46,12 +50,53 @@ class EventBus:
 
 
 class JsonLines:
+    """One JSON object per line, written by a thread of its own, so a slow disk or a pipe that
+    nobody reads (`--events -` into a stuck reader) never holds up the voice loop. At most
+    MAX_QUEUED lines wait; after that events are dropped and counted (`dropped`)."""
+
+    MAX_QUEUED = 2000
+    CLOSE_WAIT_S = 10.0
+
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+        stream.flush()
+        # Its own descriptor, written without Python's buffer: a write that blocks for good
+        # then holds no lock that the interpreter needs to exit.
+        self._fd = os.dup(stream.fileno())
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self.MAX_QUEUED)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._write_all, name="events-out", daemon=True)
+        self._thread.start()
 
     def __call__(self, event: Event) -> None:
-        self._stream.write(to_json(event) + "\n")
-        self._stream.flush()
+        try:
+            self._queue.put_nowait((to_json(event) + "\n").encode())
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 100) or self.dropped % 1000 == 0:
+                log.warning("the events output is not being read: %d events dropped",
+                            self.dropped)
+
+    def close(self) -> None:
+        """Write out what is queued (for a while: a reader that never reads is left behind)."""
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=self.CLOSE_WAIT_S)
+        self._thread.join(self.CLOSE_WAIT_S)
+        if self._thread.is_alive():
+            log.warning("the events output is blocked; %d events not written",
+                        self._queue.qsize())
+        else:
+            os.close(self._fd)
+
+    def _write_all(self) -> None:
+        while (line := self._queue.get()) is not None:
+            try:
+                while line:
+                    line = line[os.write(self._fd, line):]
+            except OSError as exc:  # the reader went away: keep taking events, drop them
+                log.warning("cannot write events any more: %s", exc)
+                while self._queue.get() is not None:
+                    self.dropped += 1
+                return
 
 
 class HumanTrace:

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,9 @@ class TimerService:
         self._missed: builtins.list[str] = []
         """Ids already due when the state was loaded: they ended while the daemon was off."""
         self._changed = asyncio.Event()
+        # Saves (with an fsync) run in this one thread, in order, never on the event loop.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timers-save")
+        self._saving: asyncio.Future[None] | None = None
 
     # -- queries
 
@@ -173,13 +177,31 @@ class TimerService:
         return timer
 
     def _changed_now(self) -> None:
-        self._save()
+        text = json.dumps({"version": FORMAT_VERSION, "timers": [asdict(t) for t in self.list()]},
+                          indent=1)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script, a test): write it now
+            self._save(text)
+        else:
+            self._saving = loop.run_in_executor(self._writer, self._save, text)
         self._changed.set()  # run() re-plans its sleep
+
+    async def flush(self) -> None:
+        """Wait until every change so far is on disk."""
+        if self._saving is not None:
+            await asyncio.wait({self._saving})
 
     # -- firing
 
     async def run(self) -> None:
         """Until cancelled: announce each timer when it ends, then forget it."""
+        try:
+            await self._announce_due()
+        finally:
+            await self.flush()
+
+    async def _announce_due(self) -> None:
         missed, self._missed = self._missed, []
         self._finish(missed, while_off=True)
         while True:
@@ -247,8 +269,7 @@ class TimerService:
         log.warning("ignoring timer file %s: %s; moved it to %s and starting without timers",
                     self._path, why, aside)
 
-    def _save(self) -> None:
-        data = {"version": FORMAT_VERSION, "timers": [asdict(t) for t in self.list()]}
+    def _save(self, text: str) -> None:
         folder = self._path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -256,7 +277,7 @@ class TimerService:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self._path.name}.", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    json.dump(data, file, indent=1)
+                    file.write(text)
                     file.flush()
                     os.fsync(file.fileno())
                 os.replace(tmp, self._path)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from dataclasses import replace as dataclasses_replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.asr.base import Transcript
-from assistant.config import AsrSettings, ModelSettings
-from assistant.errors import ModelError, TranscriptionError
-from assistant.models import cache_dir, resolve_whisper
+from assistant.engines.base import Transcript
+from assistant.errors import DeviceError, ModelError, TranscriptionError
+
+if TYPE_CHECKING:
+    from assistant.config import AsrSettings, ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,42 @@ WHISPER_MAX_WINDOW_S = 30
 FRAMES_PER_SECOND = 100  # Whisper's mel hop is 10 ms
 MAX_TOKENS = 448  # Whisper's decoder context
 LOGPROB_THRESHOLD = -1.0
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    """What a Whisper engine needs, resolved from the settings (plain values: it may be loaded
+    in a worker process that never reads the settings)."""
+
+    name: str
+    """As the user gave it (for logs and events)."""
+    location: str
+    """A local CTranslate2 folder, or a hub id faster-whisper downloads."""
+    device: str = "auto"
+    compute_type: str = "auto"
+    cpu_threads: int = 0
+    download_root: str | None = None
+    local_only: bool = False
+    language: str = "en"
+    beam_size: int = 1
+    min_window_s: float = 10.0
+    no_speech_threshold: float = 0.6
+
+    @classmethod
+    def from_settings(cls, asr: AsrSettings, models: ModelSettings) -> WhisperOptions:
+        from assistant.models import cache_dir, resolve_whisper
+
+        resolved = resolve_whisper(asr.model, models)
+        return cls(name=asr.model, location=resolved.location, device=asr.device,
+                   compute_type=asr.compute_type, cpu_threads=asr.cpu_threads,
+                   download_root=str(cache_dir(models) / "whisper"), local_only=models.offline,
+                   language=asr.language, beam_size=asr.beam_size,
+                   min_window_s=asr.min_window_s, no_speech_threshold=asr.no_speech_threshold)
+
+    def on_cpu(self) -> WhisperOptions:
+        """The same model on the CPU (where a CUDA failure moves it)."""
+        compute = self.compute_type if self.device == "cpu" else "auto"
+        return dataclasses_replace(self, device="cpu", compute_type=compute)
 
 
 def pick_device(device: str, compute_type: str) -> tuple[str, str]:
@@ -33,23 +72,23 @@ def pick_device(device: str, compute_type: str) -> tuple[str, str]:
     return device, compute_type
 
 
-def load_whisper(name: str, device: str, compute_type: str, models: ModelSettings,
-                 cpu_threads: int) -> tuple[Any, str]:
-    """A faster-whisper model, found by the model resolution order, and the device it is on."""
+def load_whisper(options: WhisperOptions) -> tuple[Any, str]:
+    """A faster-whisper model and the device it is on. A CUDA failure is a DeviceError (the
+    caller may move to the CPU)."""
     from faster_whisper import WhisperModel
 
-    resolved = resolve_whisper(name, models)
-    device, compute_type = pick_device(device, compute_type)
-    log.info("loading Whisper %s (%s) on %s/%s", resolved.name, resolved.origin, device,
-             compute_type)
+    device, compute_type = pick_device(options.device, options.compute_type)
+    log.info("loading Whisper %s on %s/%s", options.name, device, compute_type)
     try:
         model = WhisperModel(
-            resolved.location, device=device, compute_type=compute_type,
-            cpu_threads=cpu_threads, local_files_only=models.offline,
-            download_root=str(cache_dir(models) / "whisper"),
+            options.location, device=device, compute_type=compute_type,
+            cpu_threads=options.cpu_threads, local_files_only=options.local_only,
+            download_root=options.download_root,
         )
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ModelError(f"cannot load Whisper model {resolved.location!r}: {exc}") from exc
+        if device == "cuda":
+            raise DeviceError(f"Whisper {options.name!r} cannot run on CUDA: {exc}") from exc
+        raise ModelError(f"cannot load Whisper model {options.location!r}: {exc}") from exc
     return model, device
 
 
@@ -70,25 +109,24 @@ def has_repeated_tail(text: str) -> bool:
 
 
 class WhisperTranscriber:
-    def __init__(self, settings: AsrSettings, models: ModelSettings) -> None:
-        self._settings = settings
-        self._models = models
+    """The Transcriber engine (engines/base.py) for spoken commands."""
+
+    def __init__(self, options: WhisperOptions) -> None:
+        self._options = options
         self._model: Any = None
         self._tokenizer: Any = None
+        self.name = f"whisper:{options.name}"
         self.device = ""
 
     def load(self) -> None:
         if self._model is not None:
             return
-        settings = self._settings
-        self._model, self.device = load_whisper(
-            settings.model, settings.device, settings.compute_type, self._models,
-            settings.cpu_threads)
+        self._model, self.device = load_whisper(self._options)
         from faster_whisper.tokenizer import Tokenizer
 
         self._tokenizer = Tokenizer(
             self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe",
-            language=self._settings.language)
+            language=self._options.language)
         self.transcribe(bytes(32000))  # warm up: first call allocates and tunes kernels
 
     def transcribe(self, pcm: bytes) -> Transcript:
@@ -96,7 +134,7 @@ class WhisperTranscriber:
             raise TranscriptionError("the Whisper model is not loaded")
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         audio_ms = len(audio) * 1000 // 16000
-        window_s = window_seconds(audio_ms, self._settings.min_window_s)
+        window_s = window_seconds(audio_ms, self._options.min_window_s)
         started = time.perf_counter()
         try:
             if audio_ms + 1000 <= WHISPER_MAX_WINDOW_S * 1000:
@@ -109,12 +147,14 @@ class WhisperTranscriber:
             else:
                 text, no_speech, logprob = self._decode_long(audio)
         except (RuntimeError, ValueError) as exc:
+            if self.device == "cuda" and "CUDA" in str(exc):
+                raise DeviceError(f"Whisper failed on CUDA: {exc}") from exc
             raise TranscriptionError(f"Whisper failed on {audio_ms} ms of audio: {exc}") from exc
-        if no_speech > self._settings.no_speech_threshold and logprob < LOGPROB_THRESHOLD:
+        if no_speech > self._options.no_speech_threshold and logprob < LOGPROB_THRESHOLD:
             text = ""  # Whisper's own rule: confident "no speech" and an unsure transcript
         return Transcript(
             text=text, no_speech_prob=no_speech, avg_logprob=logprob,
-            language=self._settings.language, audio_ms=audio_ms,
+            language=self._options.language, audio_ms=audio_ms,
             compute_ms=(time.perf_counter() - started) * 1000,
         )
 
@@ -130,7 +170,7 @@ class WhisperTranscriber:
         # Bound the output by what fits in the audio, so a confused decoder cannot loop for long.
         max_tokens = min(MAX_TOKENS, len(prompt) + 16 + audio_ms * 8 // 1000)
         result = model.model.generate(
-            encoded, [prompt], beam_size=self._settings.beam_size, max_length=max_tokens,
+            encoded, [prompt], beam_size=self._options.beam_size, max_length=max_tokens,
             return_scores=True, return_no_speech_prob=True, suppress_blank=True,
             suppress_tokens=[-1],
         )[0]
@@ -140,8 +180,8 @@ class WhisperTranscriber:
     def _decode_long(self, audio: np.ndarray) -> tuple[str, float, float]:
         """Long audio: faster-whisper's own sliding 30 s windows."""
         segments, _info = self._model.transcribe(
-            audio, language=self._settings.language, beam_size=self._settings.beam_size,
-            no_speech_threshold=self._settings.no_speech_threshold,
+            audio, language=self._options.language, beam_size=self._options.beam_size,
+            no_speech_threshold=self._options.no_speech_threshold,
             condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
         )
         segments = list(segments)  # the generator does the decoding: consume it here

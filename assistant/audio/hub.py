@@ -48,6 +48,11 @@ class AudioHub:
         self._subscribers.append(sub)
         return sub
 
+    @property
+    def dropped(self) -> int:
+        """Chunks dropped so far by subscribers that fell behind."""
+        return sum(sub.dropped for sub in self._subscribers)
+
     def publish(self, chunk: AudioChunk) -> None:
         """For live sources: never waits."""
         for sub in self._subscribers:

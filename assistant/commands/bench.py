@@ -66,12 +66,15 @@ def run_bench(settings: Settings, request: BenchRequest) -> int:
 
 
 async def _tts_first_chunk_ms(settings: Settings, texts: list[str]) -> list[float]:
-    """The voice's time to its first audio chunk for each reply the tuned run gave."""
+    """The voice's time to its first audio chunk for each reply the tuned run gave (placed as
+    the daemon places it)."""
     from assistant.app import make_tts
+    from assistant.engines.configured import Engines
 
-    tts = make_tts(settings)
+    engines = Engines(settings, lambda event: None)
+    tts = make_tts(settings, engines)
     try:
-        await tts.load()
+        await tts.start()
         found = []
         for text in texts:
             started = time.perf_counter()
@@ -80,4 +83,4 @@ async def _tts_first_chunk_ms(settings: Settings, texts: list[str]) -> list[floa
                 break
         return found
     finally:
-        tts.shutdown()
+        await engines.aclose()

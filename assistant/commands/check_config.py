@@ -9,7 +9,7 @@ from assistant.config import config_file, load_settings
 
 def check_config(path: Path | None) -> int:
     """Validate PATH (or the default settings file); a bad one raises ConfigError."""
-    from assistant.app import HomeLinks
+    from assistant.integrations.links import HomeLinks
     from assistant.intents.router import Router
 
     settings = load_settings(path)

@@ -4,6 +4,7 @@ One module per group of sections (voice, home, room, transcripts), one base (`Se
 place for default paths (`paths`), one loader (`loading`).
 """
 
+from assistant.config.engines import Placement, WorkerSettings
 from assistant.config.home import (
     SECRET_KEYS,
     DeviceSettings,
@@ -39,5 +40,5 @@ __all__ = [
     "ModelSettings", "MqttSettings", "MusicSettings", "ResponseSettings", "Settings",
     "ShellSettings", "SiteSettings", "SoundRuleSettings", "SoundSettings", "SpeakerSettings",
     "TimerSettings", "TranscriptSettings", "TtsSettings", "WakeSettings", "config_file",
-    "load_settings", "mqtt_prefix", "site_id",
+    "load_settings", "mqtt_prefix", "site_id", "Placement", "WorkerSettings",
 ]

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from assistant.config.base import Section
+from assistant.config.engines import Placement
 from assistant.intents.actions import Action
 
 
@@ -50,6 +51,9 @@ class SoundSettings(Section):
     """A Hugging Face hub id or a local folder (downloaded unless models.offline)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """For ast: auto uses CUDA when there is a GPU."""
+    placement: Literal["auto", "process", "thread"] = "auto"
+    """auto: yamnet in the daemon (light), ast in a worker process (torch)."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     rules: list[SoundRuleSettings] = []
     music: MusicSettings = MusicSettings()
 
@@ -61,3 +65,6 @@ class SpeakerSettings(Section):
     """Similarity to an enrolled voice needed to name the speaker; below it: unknown."""
     profiles_dir: Path | None = None
     """Where voice profiles live; null: the user's data folder (assistant/speakers)."""
+    placement: Placement = "process"
+    """The voice encoder runs on torch: in a worker process unless told otherwise."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from assistant.config.base import Section
+from assistant.config.engines import WorkerSettings
 from assistant.config.home import (
     DeviceSettings,
     HomeAssistantSettings,
@@ -49,6 +50,7 @@ class Settings(Section):
     speakers: SpeakerSettings = SpeakerSettings()
     transcripts: TranscriptSettings = TranscriptSettings()
     models: ModelSettings = ModelSettings()
+    workers: WorkerSettings = WorkerSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from assistant.config.base import Section
+from assistant.config.engines import Placement
 
 WakeWordName = Literal["okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"]
 HANGOVER_PRESETS_MS = {"fast": 300, "normal": 700, "relaxed": 1200}
@@ -69,6 +70,10 @@ class AsrSettings(Section):
     min_window_s: Annotated[float, Field(ge=1, le=30)] = 10.0
     no_speech_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6
     cpu_threads: Annotated[int, Field(ge=0, le=64)] = 0
+    placement: Placement = "process"
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    """One transcription may take this long; a worker that takes longer is killed and
+    restarted, and the turn is answered with responses.not_heard."""
 
 
 class TtsSettings(Section):
@@ -78,6 +83,11 @@ class TtsSettings(Section):
     espeak_voice: str = "en-us"
     length_scale: Annotated[float, Field(gt=0.2, lt=3)] | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    placement: Placement = "process"
+    """Where the voice runs (espeak-ng, the fallback, always runs in the daemon)."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    """One sentence may take this long; then the worker is restarted and the fallback voice
+    speaks."""
 
 
 class ConversationSettings(Section):
@@ -100,6 +110,8 @@ class IntentSettings(Section):
 class ResponseSettings(Section):
     not_understood: str = "Sorry, I didn't understand."
     failed: str = "Sorry, something went wrong."
+    not_heard: str = "Sorry, I could not hear that."
+    """Said when speech recognition failed (its worker crashed, hung or ran out of memory)."""
     nothing_to_repeat: str = "I haven't said anything yet."
     queued: str = "The message broker is unreachable; I'll send that when it's back."
     """Said instead of the action's response when its MQTT message could only be queued."""

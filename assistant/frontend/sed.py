@@ -1,7 +1,8 @@
 """The sound-event stage: a sound classifier on the last 0.96 s every 0.48 s, beside the voice loop.
 
 It reads its own hub subscription (when it falls behind, the hub drops its oldest audio, never
-the voice loop's) and computes in its own thread. Rules act as soon as a sound has lasted its
+the voice loop's) and classifies through its engine (a thread of its own for YAMNet, a worker
+process for AST). Rules act as soon as a sound has lasted its
 minimum time (an alarm is announced while it still rings), from their own bounded queue, so a
 slow webhook never holds up listening. The assistant's own voice and speech in the room do not
 start non-speech events.
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 
 from assistant.audio.format import AudioChunk
 from assistant.config import SoundSettings
+from assistant.engines.faces import SoundEngine
+from assistant.errors import RULE_FAILED, SOUND_FAILED
 from assistant.events import Event, MusicDetected, SoundDetected, Stage, StageFailed
 from assistant.pipeline.sound_rules import SoundRules
-from assistant.pipeline.workers import Worker
 from assistant.sed.detector import (
     DetectorSettings,
     SoundDetector,
@@ -31,7 +33,7 @@ from assistant.sed.detector import (
 from assistant.sed.features import pcm_to_float
 from assistant.sed.labels import GROUPS, SPEECH, SPEECH_SCORE, LabelIndex
 from assistant.sed.music import MusicSettings, MusicTags, MusicTracker
-from assistant.sed.windows import WaveformClassifier, WindowBuffer
+from assistant.sed.windows import WindowBuffer
 
 log = logging.getLogger(__name__)
 RULE_QUEUE = 16
@@ -47,14 +49,13 @@ class _Found:
 
 
 class SoundStage:
-    def __init__(self, settings: SoundSettings, classifier: WaveformClassifier, rules: SoundRules,
+    def __init__(self, settings: SoundSettings, classifier: SoundEngine, rules: SoundRules,
                  emit: Callable[[Event], None], assistant_speaking: Callable[[], bool]) -> None:
         self._classifier = classifier
         self._rules = rules
         self._emit = emit
         self._speaking = assistant_speaking
         self._settings = settings
-        self._worker = Worker("sounds")
         self._windows: WindowBuffer | None = None
         self._detector: SoundDetector | None = None
         self._music: MusicTracker | None = None
@@ -63,9 +64,8 @@ class SoundStage:
         self._fired: set[tuple[str, int]] = set()
         self._rule_queue: asyncio.Queue[SoundDetected] = asyncio.Queue(RULE_QUEUE)
 
-    def load(self) -> None:
-        """In the caller's thread, before the daemon says it is ready (the model is loaded)."""
-        self._classifier.load()
+    def prepare(self) -> None:
+        """Once the classifier's engine has started (its labels and window are known)."""
         c = self._classifier
         labels = tuple(c.labels)
         self._windows = WindowBuffer(c.window_ms, c.hop_ms)
@@ -94,21 +94,15 @@ class SoundStage:
         return tuple(watches)
 
     async def run(self, audio: AsyncIterable[AudioChunk]) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                rules = group.create_task(self._run_rules(), name="sound-rules")
-                try:
-                    await self._listen(audio)
-                    # The input ended (a file): what still sounds is reported, rules finish.
-                    await asyncio.to_thread(self._worker.shutdown, True)
-                    self._report_ended(self._detector.finish() if self._detector else [])
-                    async with asyncio.timeout(RULES_DRAIN_S):
-                        await self._rule_queue.join()
-                finally:
-                    rules.cancel()
-        finally:
-            # Off the event loop: the model may still be busy with the last window.
-            await asyncio.to_thread(self._worker.shutdown, True)
+        async with asyncio.TaskGroup() as group:
+            rules = group.create_task(self._run_rules(), name="sound-rules")
+            try:
+                await self._listen(audio)
+                # The input ended (a file): what still sounds is reported, rules finish.
+                self._report_ended(self._detector.finish() if self._detector else [])
+                await self._drain_rules()
+            finally:
+                rules.cancel()
 
     async def _listen(self, audio: AsyncIterable[AudioChunk]) -> None:
         pending: list[AudioChunk] = []
@@ -122,13 +116,15 @@ class SoundStage:
     async def _process(self, batch: list[AudioChunk]) -> None:
         speaking = self._speaking()
         try:
-            found = await self._worker.call(self._analyse, batch, speaking)
+            found = await self._analyse(batch, speaking)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # a broken model must not stop the daemon
             self._failures += 1
             if self._failures in FAILURE_REPORTS or self._failures % 1000 == 0:
                 log.exception("sound events failed (%d times)", self._failures)
                 self._emit(StageFailed(at_ms=batch[-1].end_ms, stage=Stage.SOUND,
-                                       code="sound_failed",
+                                       code=getattr(exc, "code", SOUND_FAILED),
                                        message=f"{type(exc).__name__}: {exc}"))
             return
         self._failures = 0
@@ -141,12 +137,12 @@ class SoundStage:
                                             start_ms=started.start_ms, end_ms=started.at_ms))
         self._report_ended(found.ended)
 
-    def _analyse(self, batch: list[AudioChunk], speaking: bool) -> _Found:
+    async def _analyse(self, batch: list[AudioChunk], speaking: bool) -> _Found:
         assert self._detector is not None and self._windows is not None
         found = _Found([], [], [])
         samples = pcm_to_float(b"".join(c.pcm for c in batch))
         for start_ms, window in self._windows.push(samples, batch[0].start_ms):
-            scores = self._classifier.scores_waveform(window)
+            scores = await self._classifier.scores(window)
             speech = speaking or float(scores[self._speech_index]) >= SPEECH_SCORE
             for event in self._detector.update(scores, start_ms, speech=speech):
                 if isinstance(event, SoundStarted):
@@ -179,9 +175,24 @@ class SoundStage:
                         detected.start_ms)
 
     async def _run_rules(self) -> None:
+        # This task is in the stage's TaskGroup: anything it let escape would end listening.
         while True:
             detected = await self._rule_queue.get()
             try:
                 await self._rules.on_sound(detected)
+            except Exception as exc:  # SoundRules contains a rule's faults; this is a bug in it
+                log.exception("sound rules failed on %s at %d ms", detected.label,
+                              detected.at_ms)
+                self._emit(StageFailed(at_ms=detected.at_ms, stage=Stage.SOUND,
+                                       code=RULE_FAILED, message=f"{type(exc).__name__}: {exc}"))
             finally:
                 self._rule_queue.task_done()
+
+    async def _drain_rules(self) -> None:
+        """Let queued rules finish, for at most RULES_DRAIN_S (slow webhooks are cut off)."""
+        try:
+            async with asyncio.timeout(RULES_DRAIN_S):
+                await self._rule_queue.join()
+        except TimeoutError:
+            log.warning("sound rules still busy after %g s at the end of the input; the rest "
+                        "are not acted on", RULES_DRAIN_S)

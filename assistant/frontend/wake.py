@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
 from assistant.audio.format import AudioChunk
 from assistant.config import WakeSettings
+from assistant.engines.base import WakeHit
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WakeHit:
-    word: str
-    probability: float
-    at_ms: int
 
 
 class WakeDetector:

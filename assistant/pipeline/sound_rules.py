@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from assistant.config import ResponseSettings, ShellSettings, SoundRuleSettings
-from assistant.errors import AssistantError
+from assistant.errors import RULE_FAILED, AssistantError
 from assistant.events import Event, SoundDetected, Stage, StageFailed
 from assistant.integrations.homeassistant import HomeAssistantClient
 from assistant.intents.actions import CustomIntent
@@ -55,27 +56,49 @@ class SoundRules:
         return cls(built, announce, emit)
 
     async def on_sound(self, event: SoundDetected) -> None:
-        """Fire every rule this sound satisfies (each at most once per cooldown)."""
+        """Fire every rule this sound satisfies (each at most once per cooldown).
+
+        Whatever a rule raises is reported and contained: one broken part of a rule (a template,
+        a webhook's odd answer, a bug in a handler) must not stop listening, the rule's other
+        part (a failed announcement still sends the alert) or the other rules.
+        """
         for i, rule in enumerate(self._rules):
             if not self._fires(i, rule, event):
                 continue
             self._quiet_until_ms[i] = event.end_ms + int(rule.settings.cooldown_s * 1000)
             slots = {"label": event.label, "score": round(event.score, 2)}
-            try:
-                if rule.settings.say is not None:
-                    self._announce(render(rule.settings.say, slots, event.label,
-                                          name=f"sounds.rules.{i}.say"))
-                if rule.action is not None:
-                    context = HandlerContext(turn_id=0, now=datetime.now().astimezone(),
-                                             last_reply=None)
-                    match = IntentMatch(f"SoundRule{i}", slots, event.label)
-                    result = await rule.action.handle(match, context)
-                    if not result.success:
-                        log.warning("sound rule %d: %s", i, result.speech)
-            except AssistantError as exc:
-                log.error("sound rule %d failed: %s", i, exc.message)
-                self._emit(StageFailed(at_ms=event.at_ms, stage=Stage.SOUND, code=exc.code,
-                                       message=f"sounds.rules.{i}: {exc.message}"))
+            if (say := rule.settings.say) is not None:
+                where = f"sounds.rules.{i}.say"
+                await self._contained(where, event, self._say(say, slots, event, where))
+            if rule.action is not None:
+                await self._contained(f"sounds.rules.{i}.action", event,
+                                      self._act(i, rule.action, slots, event))
+
+    async def _say(self, say: str, slots: dict[str, Any], event: SoundDetected,
+                   where: str) -> None:
+        self._announce(render(say, slots, event.label, name=where))
+
+    async def _act(self, i: int, action: ActionHandler, slots: dict[str, Any],
+                   event: SoundDetected) -> None:
+        context = HandlerContext(turn_id=0, now=datetime.now().astimezone(), last_reply=None)
+        result = await action.handle(IntentMatch(f"SoundRule{i}", slots, event.label), context)
+        if not result.success:
+            log.warning("sound rule %d: %s", i, result.speech)
+
+    async def _contained(self, where: str, event: SoundDetected,
+                         step: Coroutine[Any, Any, None]) -> None:
+        """Run one part of a rule; what it raises becomes a stage_failed (CancelledError, a
+        BaseException, still stops it)."""
+        try:
+            await step
+        except AssistantError as exc:  # says what to fix: its own code, no traceback needed
+            log.error("%s failed: %s", where, exc.message)
+            self._emit(StageFailed(at_ms=event.at_ms, stage=Stage.SOUND, code=exc.code,
+                                   message=f"{where}: {exc.message}"))
+        except Exception as exc:  # a bug: the traceback goes to the log
+            log.exception("%s crashed on %s", where, event.label)
+            self._emit(StageFailed(at_ms=event.at_ms, stage=Stage.SOUND, code=RULE_FAILED,
+                                   message=f"{where}: {type(exc).__name__}: {exc}"))
 
     def _fires(self, i: int, rule: Rule, event: SoundDetected) -> bool:
         if event.label not in rule.labels or event.score < rule.settings.threshold:

@@ -146,6 +146,8 @@ class VoiceEncoder:
 
     Loads lazily on first use, under a lock, so building it is free and thread-safe."""
 
+    name = "resemblyzer:ge2e"
+
     def __init__(self, device: str = "auto", threads: int = 1) -> None:
         self._device_name = device
         self._threads = threads  # few threads: Whisper shares these cores
@@ -155,9 +157,13 @@ class VoiceEncoder:
         self._torch: Any = None
 
     def load(self) -> None:
+        """Build the model and run it once (the first run allocates and is slow)."""
         with self._lock:
-            if self._model is None:
-                self._model, self._torch = self._build()
+            if self._model is not None:
+                return
+            self._model, self._torch = self._build()
+            noise = np.random.default_rng(0).normal(0, 300, RATE_HZ).astype("<i2")
+            self._embed(noise.tobytes())
 
     def _build(self) -> tuple[Any, Any]:
         try:
@@ -190,11 +196,15 @@ class VoiceEncoder:
     @property
     def device(self) -> str:
         self.load()
-        return str(next(self._model.parameters()).device)
+        return str(next(self._model.parameters()).device.type)
 
     def embed(self, pcm_int16_16k: bytes) -> Floats:
         """Embedding of one utterance: the L2-normalised mean of its partials' embeddings."""
-        self.load()
+        if self._model is None:
+            self.load()
+        return self._embed(pcm_int16_16k)
+
+    def _embed(self, pcm_int16_16k: bytes) -> Floats:
         torch = self._torch
         wav = np.frombuffer(pcm_int16_16k, dtype="<i2").astype(np.float32) / 32768.0
         wav = normalize_volume(wav)

@@ -12,6 +12,7 @@ more than a refusal (door locks); lower it (0.70) for convenience features.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.audio.files import read_file
-from assistant.pipeline.workers import Worker
+from assistant.engines.faces import SpeakerEngine
 from assistant.speakers.encoder import RATE_HZ, VoiceEncoder, trim_silence
 from assistant.speakers.profiles import UNKNOWN, ProfileStore, SpeakerError, SpeakerProfile
 
@@ -90,22 +91,16 @@ def enroll_clips(name: str, clips: Sequence[tuple[str, bytes]], store: ProfileSt
     return profile
 
 
-class SpeakerIdentifier:
-    """Embeds utterances and matches them against the store's profiles.
+class _Profiles:
+    """The store's profiles, read again only when its folder changes (its mtime moves on every
+    enroll or remove), so `assistant speakers enroll` takes effect in a running daemon."""
 
-    Profiles are re-read when the folder changes (its mtime moves on every enroll or remove),
-    so `assistant speakers enroll` takes effect in a running daemon without a restart.
-    Blocking: call it from the speaker worker thread (see AsyncSpeakerIdentifier)."""
-
-    def __init__(self, encoder: VoiceEncoder, store: ProfileStore,
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
-        self.encoder = encoder
+    def __init__(self, store: ProfileStore) -> None:
         self.store = store
-        self.threshold = threshold
         self._profiles: list[SpeakerProfile] = []
         self._stamp: int | None = None
 
-    def profiles(self) -> list[SpeakerProfile]:
+    def current(self) -> list[SpeakerProfile]:
         try:
             stamp = os.stat(self.store.folder).st_mtime_ns
         except FileNotFoundError:
@@ -114,6 +109,21 @@ class SpeakerIdentifier:
             self._profiles = self.store.list() if stamp != -1 else []
             self._stamp = stamp
         return self._profiles
+
+
+class SpeakerIdentifier:
+    """Embeds utterances and matches them against the store's profiles (blocking: for the
+    batch commands; the daemon uses AsyncSpeakerIdentifier)."""
+
+    def __init__(self, encoder: VoiceEncoder, store: ProfileStore,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.encoder = encoder
+        self.store = store
+        self.threshold = threshold
+        self._profiles = _Profiles(store)
+
+    def profiles(self) -> list[SpeakerProfile]:
+        return self._profiles.current()
 
     def identify(self, pcm_int16_16k: bytes) -> SpeakerMatch:
         profiles = self.profiles()
@@ -124,26 +134,25 @@ class SpeakerIdentifier:
         return identify(self.encoder.embed(speech), profiles, self.threshold)
 
     def warm_up(self) -> None:
-        """Load the model and run it once so the first command pays no start-up cost."""
-        noise = np.random.default_rng(0).normal(0, 300, RATE_HZ).astype("<i2")
-        self.encoder.embed(noise.tobytes())
+        """Load the model (it warms itself up) so the first command pays no start-up cost."""
+        self.encoder.load()
         self.profiles()
 
 
 class AsyncSpeakerIdentifier:
-    """pipeline.turn.SpeakerIdentifier: the encoder runs in its own single-thread worker, so
-    it never blocks the event loop and its torch state is touched from one thread only."""
+    """pipeline.turn.SpeakerIdentifier for the daemon: the voice encoder is an engine (a worker
+    process by default: torch never enters the daemon), profiles are read off the event loop."""
 
-    def __init__(self, identifier: SpeakerIdentifier) -> None:
-        self.identifier = identifier
-        self._worker = Worker("speaker")
+    def __init__(self, encoder: SpeakerEngine, store: ProfileStore,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.encoder = encoder
+        self.threshold = threshold
+        self._profiles = _Profiles(store)
 
-    async def identify(self, pcm: bytes) -> tuple[str, float]:
-        match = await self._worker.call(self.identifier.identify, pcm)
+    async def identify(self, pcm: bytes, turn_id: int | None = None) -> tuple[str, float]:
+        profiles = await asyncio.to_thread(self._profiles.current)
+        if not profiles:
+            return UNKNOWN, 0.0
+        speech = trim_silence(pcm) or pcm
+        match = identify(await self.encoder.embed(speech, turn_id), profiles, self.threshold)
         return match.name, match.score
-
-    async def warm_up(self) -> None:
-        await self._worker.call(self.identifier.warm_up)
-
-    def shutdown(self) -> None:
-        self._worker.shutdown()

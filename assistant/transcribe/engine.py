@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.asr.whisper import load_whisper
+from assistant.asr.whisper import WhisperOptions, load_whisper
 from assistant.audio.files import iter_file_chunks
 from assistant.config import ModelSettings
 from assistant.errors import TranscriptionError
@@ -68,10 +68,14 @@ class BatchTranscriber:
             return
         from faster_whisper import BatchedInferencePipeline
 
-        options = self.options
-        self._model, self.device = load_whisper(
-            options.model, options.device, options.compute_type, self._models,
-            os.cpu_count() or 0)
+        from assistant.models import cache_dir, resolve_whisper
+
+        options, models = self.options, self._models
+        self._model, self.device = load_whisper(WhisperOptions(
+            name=options.model, location=resolve_whisper(options.model, models).location,
+            device=options.device, compute_type=options.compute_type,
+            cpu_threads=os.cpu_count() or 0, download_root=str(cache_dir(models) / "whisper"),
+            local_only=models.offline))
         self._pipeline = BatchedInferencePipeline(self._model)
 
     def transcribe(self, path: Path, progress: Progress | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from assistant.asr.whisper import WhisperTranscriber
+from assistant.asr.whisper import WhisperOptions, WhisperTranscriber
 from assistant.audio.files import read_file
 from assistant.config import Settings
 
@@ -68,8 +68,8 @@ def main() -> None:
     base = Settings()
     models: dict[float, WhisperTranscriber] = {}
     for window in WINDOWS_S:
-        models[window] = WhisperTranscriber(base.asr.model_copy(update={"min_window_s": window}),
-                                            base.models)
+        models[window] = WhisperTranscriber(WhisperOptions.from_settings(
+            base.asr.model_copy(update={"min_window_s": window}), base.models))
         models[window].load()
     counter = RetryCounter()
     whisper_log = logging.getLogger("assistant.asr.whisper")

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.asr.whisper import WhisperTranscriber
+from assistant.asr.whisper import WhisperOptions, WhisperTranscriber
 from assistant.audio.convert import resample_pcm
 from assistant.audio.files import read_file
 from assistant.audio.format import STREAM_FORMAT
@@ -36,7 +36,7 @@ from assistant.intents.handlers.base import HandlerContext
 from assistant.intents.router import Router, Services
 from assistant.timers import TimerService
 from assistant.tts.espeak import EspeakSynthesizer
-from assistant.tts.piper import PiperSynthesizer
+from assistant.tts.piper import PiperOptions, PiperSynthesizer
 from tests.integration.broker import Broker, Collector, mosquitto_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def spoken_sets(audio: Path) -> dict[str, list[tuple[str, bytes, Expected]]]:
-    piper = PiperSynthesizer(Settings().tts, Settings().models)
+    piper = PiperSynthesizer(PiperOptions.from_settings(Settings().tts, Settings().models))
     piper.load()
     espeak = EspeakSynthesizer()
     espeak.load()
@@ -140,7 +140,7 @@ def spoken_sets(audio: Path) -> dict[str, list[tuple[str, bytes, Expected]]]:
 
 
 def accuracy(router: Router, audio: Path) -> None:
-    asr = WhisperTranscriber(Settings().asr, Settings().models)
+    asr = WhisperTranscriber(WhisperOptions.from_settings(Settings().asr, Settings().models))
     asr.load()
     print(f"{'source':10} {'right':>7} {'fuzzy':>6}  misses (what Whisper heard -> intent)")
     totals = [0, 0]

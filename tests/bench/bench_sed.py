@@ -2,7 +2,7 @@
 
 Run from the repo root: `python -m tests.bench.bench_sed [--seconds N]`.
 The streaming stage is the daemon's own SoundStage: 20 ms chunks in, the model on the last
-0.96 s every 0.48 s in its own thread, the detector and the music tracker on its scores. Its
+0.96 s every 0.48 s in its engine's thread, the detector and the music tracker on its scores. Its
 process time per second of audio, as % of one core, is its cost while the assistant sits idle
 (the model uses one thread).
 """
@@ -17,11 +17,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from assistant.audio.files import read_file
 from assistant.audio.format import AudioChunk
-from assistant.config import SoundSettings
+from assistant.config import ModelSettings, Settings, SoundSettings
+from assistant.engines.configured import Engines, sound_placement, sound_spec
+from assistant.engines.faces import SoundEngine
 from assistant.frontend.sed import SoundStage
 from assistant.pipeline.sound_rules import SoundRules
 from assistant.sed import features
@@ -32,44 +35,44 @@ from tests.integration.test_sed import EXPECTED, TOP_K, accuracy_table
 CHUNK_BYTES = 640  # 20 ms
 
 
-def stream_cost(pcm: bytes, classifier: YamnetClassifier) -> tuple[float, int]:
+def stream_cost(pcm: bytes, cache: Path) -> tuple[float, int]:
     """% of one core per second of audio through the daemon's own SoundStage (20 ms chunks,
-    its executor thread, detector, music tracker), and how many windows were classified."""
-    windows = 0
-    counting = _Counting(classifier)
-    stage = SoundStage(SoundSettings(enabled=True), counting,
-                       SoundRules([], lambda text: None, lambda event: None),
-                       lambda event: None, lambda: False)
-    stage.load()
+    YAMNet placed in its thread as the daemon places it, detector, music tracker), and how many
+    windows were classified."""
+    settings = Settings(sounds=SoundSettings(enabled=True), models=ModelSettings(cache_dir=cache))
 
     async def chunks() -> AsyncIterator[AudioChunk]:
         for offset in range(0, len(pcm), CHUNK_BYTES):
             yield AudioChunk(pcm[offset:offset + CHUNK_BYTES], start_ms=offset // 32)
 
-    started = time.process_time()  # all threads: the stage's executor included
+    async def run() -> tuple[float, int]:
+        engines = Engines(settings, lambda event: None)
+        counting = _Counting(engines.place(sound_spec(settings), sound_placement(settings), 10))
+        try:
+            await counting.placement.start()
+            stage = SoundStage(settings.sounds, counting,
+                               SoundRules([], lambda text: None, lambda event: None),
+                               lambda event: None, lambda: False)
+            stage.prepare()
+            started = time.process_time()  # all threads: the engine's thread included
+            await stage.run(chunks())
+            return time.process_time() - started, counting.calls
+        finally:
+            await engines.aclose()
+
     with threadpool_limits(limits=1, user_api="blas"):  # as the daemon runs it
-        asyncio.run(stage.run(chunks()))
-    spent = time.process_time() - started
-    windows = counting.calls
+        spent, windows = asyncio.run(run())
     return 100 * spent / (len(pcm) / 32000), windows
 
 
-class _Counting:
-    """The classifier, counting its calls."""
+class _Counting(SoundEngine):
+    """The daemon's sound engine, counting its calls."""
 
-    def __init__(self, inner: YamnetClassifier) -> None:
-        self._inner = inner
-        self.labels = inner.labels
-        self.window_ms = inner.window_ms
-        self.hop_ms = inner.hop_ms
-        self.calls = 0
+    calls = 0
 
-    def load(self) -> None:
-        self._inner.load()
-
-    def scores_waveform(self, samples: np.ndarray) -> np.ndarray:
+    async def scores(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         self.calls += 1
-        return self._inner.scores_waveform(samples)
+        return await super().scores(samples)
 
 
 def looped(pcm: bytes, seconds: float) -> bytes:
@@ -94,7 +97,7 @@ def main() -> None:
         }
         print(f"streaming sound-event stage, {args.seconds:.0f} s of audio each, 1 thread:")
         for name, pcm in inputs.items():
-            percent, patches = stream_cost(pcm, classifier)
+            percent, patches = stream_cost(pcm, Path(cache))
             print(f"  {name:30s} {percent:5.2f} % of one core ({patches} patches, "
                   f"{percent * 10 * features.PATCH_HOP_MS / 1000:.1f} ms per patch)")
         rows = accuracy_table(AUDIO, classifier)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant.app import RunOptions, run_daemon
-from assistant.asr.whisper import WhisperTranscriber
+from assistant.asr.whisper import WhisperOptions, WhisperTranscriber
 from assistant.audio.convert import resample_pcm
 from assistant.audio.files import read_file
 from assistant.audio.format import AudioChunk
 from assistant.config import Settings
-from assistant.tts.piper import PiperSynthesizer
+from assistant.tts.piper import PiperOptions, PiperSynthesizer
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,10 @@ class Run:
 
     @property
     def types(self) -> list[str]:
-        """The turns' events; state and mute changes are checked on their own (`states`)."""
+        """The turns' events; state and mute changes are checked on their own (`states`), and
+        what the daemon says about itself (engines ready, stats) is left out."""
         return [e["type"] for e in self.events
-                if e["type"] not in ("state_changed", "mute_changed")]
+                if e["type"] not in ("state_changed", "mute_changed", "engine_ready", "stats")]
 
     @property
     def states(self) -> list[str]:
@@ -50,7 +51,7 @@ def run_file(settings: Settings, input_wav: Path, tmp_path: Path, realtime: bool
 
 @cache
 def transcriber() -> WhisperTranscriber:
-    asr = WhisperTranscriber(Settings().asr, Settings().models)
+    asr = WhisperTranscriber(WhisperOptions.from_settings(Settings().asr, Settings().models))
     asr.load()
     return asr
 
@@ -61,7 +62,7 @@ def transcribe_file(path: Path) -> str:
 
 @cache
 def voice() -> PiperSynthesizer:
-    synth = PiperSynthesizer(Settings().tts, Settings().models)
+    synth = PiperSynthesizer(PiperOptions.from_settings(Settings().tts, Settings().models))
     synth.load()
     return synth
 

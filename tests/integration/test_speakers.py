@@ -12,6 +12,9 @@ import pytest
 
 from assistant.audio.files import read_file, write_wav
 from assistant.audio.format import STREAM_FORMAT
+from assistant.config import Settings
+from assistant.engines.configured import Engines, speaker_spec
+from assistant.engines.faces import SpeakerEngine
 from assistant.speakers.encoder import VoiceEncoder
 from assistant.speakers.identify import (
     AsyncSpeakerIdentifier,
@@ -109,16 +112,18 @@ def test_too_short_clips_are_refused_and_nothing_is_stored(
 
 def test_async_identifier_answers_the_turn_protocol(
         enrolled: tuple[SpeakerIdentifier, dict[str, list[Path]]]) -> None:
+    """The daemon's identifier, with the voice encoder in its worker process."""
     identifier, held_out = enrolled
     pcm = read_file(held_out["ljspeech_linda_johnson"][0])
 
     async def run() -> tuple[str, float]:
-        worker = AsyncSpeakerIdentifier(identifier)
+        engines = Engines(Settings(), lambda event: None)
+        encoder = SpeakerEngine(engines.place(speaker_spec(Settings()), "process", 60))
         try:
-            await worker.warm_up()
-            return await worker.identify(pcm)
+            await encoder.placement.start()
+            return await AsyncSpeakerIdentifier(encoder, identifier.store).identify(pcm)
         finally:
-            worker.shutdown()
+            await engines.aclose()
 
     name, score = asyncio.run(run())
     assert name == "ljspeech_linda_johnson"

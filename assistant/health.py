@@ -1,0 +1,84 @@
+"""How well the daemon keeps up: the event loop's lag, and losses counted by the audio edges.
+
+`LoopLag` wakes up every 50 ms and measures how late it was: anything that blocks the event
+loop shows up as lag. `Health` sends a `stats` event every minute (and at the end) with what
+happened since the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from assistant.events import Event, Stats
+
+log = logging.getLogger(__name__)
+TICK_S = 0.05
+REPORT_EVERY_S = 60.0
+LAG_WARNING_MS = 100.0
+
+
+class LoopLag:
+    def __init__(self) -> None:
+        self.max_ms = 0.0
+        """The worst lateness since the last `take()`."""
+        self.worst_ms = 0.0
+        """The worst since the start."""
+
+    async def run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(TICK_S)
+            late_ms = (time.monotonic() - before - TICK_S) * 1000
+            if late_ms > self.max_ms:
+                self.max_ms = late_ms
+                self.worst_ms = max(self.worst_ms, late_ms)
+                if late_ms > LAG_WARNING_MS:
+                    log.warning("the event loop was blocked for %.0f ms", late_ms)
+
+    def take(self) -> float:
+        worst, self.max_ms = self.max_ms, 0.0
+        return worst
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Where each count comes from (running totals; `stats` reports their increase)."""
+
+    input_overflows: Callable[[], int] = lambda: 0
+    output_underflows: Callable[[], int] = lambda: 0
+    audio_dropped: Callable[[], int] = lambda: 0
+    events_dropped: Callable[[], int] = lambda: 0
+
+
+class Health:
+    def __init__(self, counters: Counters, emit: Callable[[Event], None],
+                 stream_ms: Callable[[], int]) -> None:
+        self._counters = counters
+        self._emit = emit
+        self._stream_ms = stream_ms
+        self.lag = LoopLag()
+        self._last = self._totals()
+
+    async def run(self, every_s: float = REPORT_EVERY_S) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.lag.run(), name="loop-lag")
+            while True:
+                await asyncio.sleep(every_s)
+                self.report()
+
+    def report(self) -> None:
+        totals = self._totals()
+        delta = [now - before for now, before in zip(totals, self._last, strict=True)]
+        self._last = totals
+        self._emit(Stats(at_ms=self._stream_ms(), loop_lag_max_ms=round(self.lag.take(), 1),
+                         input_overflows=delta[0], output_underflows=delta[1],
+                         audio_dropped=delta[2], events_dropped=delta[3]))
+
+    def _totals(self) -> tuple[int, int, int, int]:
+        c = self._counters
+        return (c.input_overflows(), c.output_underflows(), c.audio_dropped(),
+                c.events_dropped())
