@@ -154,10 +154,11 @@ class HomeAssistantClient:
         self._raise_for_status(response, what=what, not_found=not_found)
         try:
             return response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested too deep
             raise HandlerError(
                 f"Home Assistant sent a reply to {method} {path} that is not JSON "
-                f"({_shorten(response.text)!r}); is {self._url} really Home Assistant?") from exc
+                f"({_shorten(_text(response))!r}); is {self._url} really Home Assistant?"
+            ) from exc
 
     def _raise_for_status(self, response: httpx.Response, *, what: str, not_found: str) -> None:
         status = response.status_code
@@ -185,11 +186,27 @@ def _ha_message(response: httpx.Response) -> str:
     """HA's own words: {"message": ...} from its JSON errors, else the body text."""
     try:
         body = response.json()
-    except ValueError:
-        return _shorten(response.text) or response.reason_phrase
+    except (ValueError, RecursionError):
+        return _shorten(_text(response)) or response.reason_phrase
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return _shorten(body["message"])
-    return _shorten(response.text)
+    return _shorten(_text(response))
+
+
+def body_text(content: bytes, charset: str | None) -> str:
+    """An HTTP body as text, in its charset if Python knows it as a text encoding, else UTF-8;
+    bytes that do not decode become U+FFFD. A server's odd charset ("bogus", "base64") must
+    not turn its answer into an exception (httpx's `.text` raises on some of them)."""
+    if charset:
+        try:
+            return content.decode(charset, errors="replace")
+        except (LookupError, ValueError):  # unknown, not a text encoding, or a malformed name
+            log.debug("unusable charset %r in an HTTP reply; decoding it as UTF-8", charset)
+    return content.decode("utf-8", errors="replace")
+
+
+def _text(response: httpx.Response) -> str:
+    return body_text(response.content, response.charset_encoding)
 
 
 def _shorten(text: str) -> str:

@@ -20,7 +20,7 @@ import httpx
 
 from assistant.config import ResponseSettings, ShellSettings
 from assistant.errors import HandlerError, IntentError
-from assistant.integrations.homeassistant import HomeAssistantClient
+from assistant.integrations.homeassistant import HomeAssistantClient, body_text
 from assistant.intents.actions import (
     CustomIntent,
     HomeAssistantAction,
@@ -200,7 +200,7 @@ async def _fetch(action: HttpAction, url: str, headers: dict[str, str], body: An
     content = bytearray()
     try:
         async with httpx.AsyncClient(timeout=action.timeout_s) as client:
-            request = client.build_request(action.method, url, headers=headers, json=body)
+            request = _build_request(client, action, url, headers, body, what)
             response = await client.send(request, stream=True)
             try:
                 async for block in response.aiter_bytes():
@@ -215,8 +215,7 @@ async def _fetch(action: HttpAction, url: str, headers: dict[str, str], body: An
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise HandlerError(f"{what} failed: {exc or type(exc).__name__}; check the URL "
                            "and that the service is running") from exc
-    text = bytes(content[:OUTPUT_LIMIT_BYTES]).decode(response.charset_encoding or "utf-8",
-                                                      errors="replace")
+    text = body_text(bytes(content[:OUTPUT_LIMIT_BYTES]), response.charset_encoding)
     if not response.is_success:
         snippet = text.strip()[:200]
         raise HandlerError(f"{what} answered {response.status_code} {response.reason_phrase}"
@@ -225,9 +224,25 @@ async def _fetch(action: HttpAction, url: str, headers: dict[str, str], body: An
     if "json" in response.headers.get("content-type", ""):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what Python parses
             log.warning("%s: the reply says it is JSON but is not; using it as text", what)
     return text
+
+
+def _build_request(client: httpx.AsyncClient, action: HttpAction, url: str,
+                   headers: dict[str, str], body: Any, what: str) -> httpx.Request:
+    """The request, or HandlerError for what httpx would fail on only as an untyped error (a
+    header that is not ASCII, a body that is not JSON, a port past 65535)."""
+    try:
+        request = client.build_request(action.method, url, headers=headers, json=body)
+    except (TypeError, ValueError) as exc:
+        raise HandlerError(f"{what}: cannot build the request ({exc}); header values must be "
+                           "ASCII and the body JSON: check action.headers and action.json"
+                           ) from exc
+    port = request.url.port
+    if port is not None and port > 65535:
+        raise HandlerError(f"{what}: {port} is not a port (1 to 65535); fix action.url")
+    return request
 
 
 def _shown_url(url: str) -> str:
