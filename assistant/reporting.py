@@ -6,7 +6,9 @@ import contextlib
 import logging
 import os
 import queue
+import stat
 import threading
+import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -55,13 +57,17 @@ class JsonLines:
     MAX_QUEUED lines wait; after that events are dropped and counted (`dropped`)."""
 
     MAX_QUEUED = 2000
-    CLOSE_WAIT_S = 10.0
+    FILE_CLOSE_WAIT_S = 10.0
+    PIPE_CLOSE_WAIT_S = 2.0
+    """A reader that stopped reading is not waited for long at shutdown."""
 
     def __init__(self, stream: TextIO) -> None:
         stream.flush()
         # Its own descriptor, written without Python's buffer: a write that blocks for good
         # then holds no lock that the interpreter needs to exit.
         self._fd = os.dup(stream.fileno())
+        regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        self._close_wait_s = self.FILE_CLOSE_WAIT_S if regular else self.PIPE_CLOSE_WAIT_S
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.MAX_QUEUED)
         self.dropped = 0
         self._thread = threading.Thread(target=self._write_all, name="events-out", daemon=True)
@@ -78,9 +84,10 @@ class JsonLines:
 
     def close(self) -> None:
         """Write out what is queued (for a while: a reader that never reads is left behind)."""
+        deadline = time.monotonic() + self._close_wait_s
         with contextlib.suppress(queue.Full):
-            self._queue.put(None, timeout=self.CLOSE_WAIT_S)
-        self._thread.join(self.CLOSE_WAIT_S)
+            self._queue.put(None, timeout=self._close_wait_s)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             log.warning("the events output is blocked; %d events not written",
                         self._queue.qsize())

@@ -33,11 +33,15 @@ TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Idle:
     cpu_percent: float
-    """Of one core."""
+    """Of one core, the daemon and its worker processes together."""
     rss_mb: float
+    """Resident memory of the daemon and its workers, summed."""
     peak_rss_mb: float
     seconds: float
     stages: str
+    pss_mb: float = 0.0
+    """The same with shared pages counted once (what the machine really gives them)."""
+    processes: int = 1
 
 
 def always_on(settings: Settings, socket: Path) -> tuple[Settings, str]:
@@ -76,10 +80,12 @@ def measure_idle(settings: Settings, seconds: float, work: Path) -> Idle:
         try:
             _wait_ready(proc, socket, log_path)
             time.sleep(SETTLE_S)
-            t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+            pids = process_tree(proc.pid)
+            t0, c0 = time.monotonic(), tree_ticks(pids)
             time.sleep(seconds)
-            t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
-            rss, peak = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
+            t1, c1 = time.monotonic(), tree_ticks(pids)
+            rss, peak = tree_kb(pids, "VmRSS"), tree_kb(pids, "VmHWM")
+            pss = pss_kb(pids)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         finally:
@@ -91,7 +97,7 @@ def measure_idle(settings: Settings, seconds: float, work: Path) -> Idle:
                 proc.kill()
                 proc.wait()
     cpu = (c1 - c0) / TICKS_PER_S / (t1 - t0) * 100
-    return Idle(cpu, rss / 1024, peak / 1024, t1 - t0, stages)
+    return Idle(cpu, rss / 1024, peak / 1024, t1 - t0, stages, pss / 1024, len(pids))
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], socket: Path, log: Path) -> None:
@@ -124,6 +130,48 @@ def feed(stdin: IO[bytes], stop: threading.Event,
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the daemon and its engine workers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    pending += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def tree_ticks(pids: list[int]) -> int:
+    """CPU ticks of these processes (those that are gone count 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_ticks(pid)
+    return total
+
+
+def tree_kb(pids: list[int], key: str) -> int:
+    """A /proc/PID/status figure (VmRSS, VmHWM) summed over the processes."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, KeyError):
+            total += status_kb(pid, key)
+    return total
+
+
+def pss_kb(pids: list[int]) -> int:
+    """Proportional set size summed: memory shared between the processes counts once."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def status_kb(pid: int, key: str) -> int:

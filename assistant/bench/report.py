@@ -89,9 +89,10 @@ def render(report: Report) -> list[str]:
                      f"p90 {_num(p90)}")
     if report.idle is not None:
         idle = report.idle
-        lines.append(f"idle over {idle.seconds:.0f} s of silence ({idle.stages}): "
-                     f"{idle.cpu_percent:.2f}% of one core; RSS {idle.rss_mb:.0f} MB "
-                     f"(peak {idle.peak_rss_mb:.0f} MB)")
+        lines.append(f"idle over {idle.seconds:.0f} s of silence ({idle.stages}), "
+                     f"{idle.processes} processes: {idle.cpu_percent:.2f}% of one core; "
+                     f"RSS {idle.rss_mb:.0f} MB (peak {idle.peak_rss_mb:.0f} MB), "
+                     f"PSS {idle.pss_mb:.0f} MB")
     return lines
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.bench.idle import cpu_ticks, feed, silence_block, status_kb
+from assistant.bench.idle import feed, process_tree, pss_kb, silence_block, tree_kb, tree_ticks
 
 REPO = Path(__file__).resolve().parents[2]
 RATE_HZ, BLOCK_MS, SETTLE_S = 16000, 20, 5.0
@@ -41,6 +41,8 @@ class Sample:
     exit_code: int | None
     complaints: list[str]
     """WARNING/ERROR lines of the daemon's log"""
+    pss_kb: int = 0
+    processes: int = 1
 
 
 def noise_blocks() -> Callable[[], bytes]:
@@ -51,8 +53,8 @@ def noise_blocks() -> Callable[[], bytes]:
     return lambda: np.clip(rng.normal(0, rms, samples), -32768, 32767).astype("<i2").tobytes()
 
 
-def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds: bool
-            ) -> Sample:
+def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds: bool,
+            repo: Path = REPO) -> Sample:
     socket_path = tmp / f"{label}.sock"
     config = tmp / f"{label}.yaml"
     config.write_text(f"conversation: {{control_socket: '{socket_path}'}}\n"
@@ -63,7 +65,7 @@ def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds
            "--output", "none", "--quiet"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
-                            cwd=REPO)
+                            cwd=repo)
     assert proc.stdin is not None
     stop = threading.Event()
     blocks = noise_blocks() if noise else silence_block
@@ -77,10 +79,12 @@ def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds
             time.sleep(0.05)
         startup_s = time.monotonic() - started
         time.sleep(SETTLE_S)
-        t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
+        pids = process_tree(proc.pid)
+        t0, c0 = time.monotonic(), tree_ticks(pids)
         time.sleep(seconds)
-        t1, c1 = time.monotonic(), cpu_ticks(proc.pid)
-        rss, hwm = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
+        t1, c1 = time.monotonic(), tree_ticks(pids)
+        rss, hwm = tree_kb(pids, "VmRSS"), tree_kb(pids, "VmHWM")
+        pss = pss_kb(pids)
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
@@ -100,7 +104,7 @@ def measure(label: str, noise: bool, seconds: float, tmp: Path, vad: str, sounds
     cpu = (c1 - c0) / TICKS_PER_S / (t1 - t0) * 100
     complaints = [line.strip() for line in (tmp / f"{label}.log").read_text().splitlines()
                   if "WARNING" in line or "ERROR" in line]
-    return Sample(label, cpu, rss, hwm, startup_s, stop_s, code, complaints)
+    return Sample(label, cpu, rss, hwm, startup_s, stop_s, code, complaints, pss, len(pids))
 
 
 def main() -> None:
@@ -110,19 +114,33 @@ def main() -> None:
     parser.add_argument("--vad", choices=["webrtc", "silero"], default="webrtc")
     parser.add_argument("--sounds", action="store_true",
                         help="also run the sound-event stage (YAMNet), as sounds.enabled does")
+    parser.add_argument("--repo", type=Path, default=[], action="append", dest="repos",
+                        help="run the daemon of this checkout (repeat to compare checkouts in "
+                             "one run, e.g. a git worktree of an older commit)")
+    parser.add_argument("--no-noise", action="store_true", help="only the silent input")
     args = parser.parse_args()
+    repos = args.repos or [REPO]
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
-        samples = [measure("zeros", False, args.seconds, Path(tmp), args.vad, args.sounds),
-                   measure(f"noise{NOISE_DBFS:g}dBFS", True, args.seconds, Path(tmp), args.vad,
-                           args.sounds)]
+        samples = []
+        for i, repo in enumerate(repos):
+            tag = f"{i}:" if len(repos) > 1 else ""
+            samples.append(measure(f"{tag}zeros", False, args.seconds, Path(tmp), args.vad,
+                                   args.sounds, repo))
+            if not args.no_noise:
+                samples.append(measure(f"{tag}noise{NOISE_DBFS:g}dBFS", True, args.seconds,
+                                       Path(tmp), args.vad, args.sounds, repo))
     print(f"idle daemon, {args.seconds:g} s measured after {SETTLE_S:g} s settle, "
           f"{os.cpu_count()} CPUs, {TICKS_PER_S} ticks/s")
-    print(f"{'input':<16} {'CPU % core':>10} {'VmRSS MB':>9} {'VmHWM MB':>9} {'ready s':>8} "
-          f"{'stop s':>7} {'exit':>5}")
+    for i, repo in enumerate(repos):
+        print(f"{i}: {repo}")
+    print("(CPU and memory of the daemon and its worker processes together)")
+    print(f"{'input':<18} {'procs':>5} {'CPU % core':>10} {'RSS MB':>7} {'PSS MB':>7} "
+          f"{'peak MB':>8} {'ready s':>8} {'stop s':>7} {'exit':>5}")
     for s in samples:
-        print(f"{s.label:<16} {s.cpu_percent:>10.2f} {s.rss_kb / 1024:>9.1f} "
-              f"{s.hwm_kb / 1024:>9.1f} {s.startup_s:>8.1f} {s.stop_s:>7.2f} {s.exit_code!s:>5}")
+        print(f"{s.label:<18} {s.processes:>5} {s.cpu_percent:>10.2f} {s.rss_kb / 1024:>7.1f} "
+              f"{s.pss_kb / 1024:>7.1f} {s.hwm_kb / 1024:>8.1f} {s.startup_s:>8.1f} "
+              f"{s.stop_s:>7.2f} {s.exit_code!s:>5}")
     for s in samples:
         print(s)
     load_after = [round(x, 2) for x in os.getloadavg()]

@@ -28,7 +28,10 @@ BLOCK_BYTES = len(silence_block())
 
 class LiveDaemon:
     def __init__(self, tmp_path: Path, config: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, speaker: bool = False,
+                 events_to_stdout: bool = False) -> None:
+        """`speaker`: replies go to the default output device instead of reply.wav;
+        `events_to_stdout`: `--events -` into a pipe that nobody reads."""
         self.events_path = tmp_path / "events.jsonl"
         self.log_path = tmp_path / "daemon.log"
         self.reply_path = tmp_path / "reply.wav"
@@ -40,12 +43,14 @@ class LiveDaemon:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._log = self.log_path.open("wb")
+        output = [] if speaker else ["--output", str(self.reply_path)]
+        events = "-" if events_to_stdout else str(self.events_path)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assistant", "--config", str(config_path), "run",
-             "--input", "-", "--output", str(self.reply_path), "--events",
-             str(self.events_path), "--quiet"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
-            env={**os.environ, **(env or {})})
+             "--input", "-", *output, "--events", events, "--quiet"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if events_to_stdout else subprocess.DEVNULL,
+            stderr=self._log, env={**os.environ, **(env or {})})
         self._feeder = threading.Thread(target=self._feed, daemon=True)
         self._feeder.start()
 
@@ -127,9 +132,10 @@ class LiveDaemon:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        with contextlib.suppress(BrokenPipeError, OSError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    pipe.close()
         self._log.close()
 
     def _feed(self) -> None:

@@ -498,7 +498,7 @@ FIGURES = (
     Figure("word error rate", "", (0.0625, None), (0.25, None)),
 )
 IDLE = Idle(cpu_percent=1.234, rss_mb=123.4, peak_rss_mb=150.6, seconds=60.0,
-            stages="wake word, VAD")
+            stages="wake word, VAD", pss_mb=99.6, processes=3)
 
 
 def report(**changes: Any) -> Report:
@@ -532,8 +532,8 @@ def test_render_idle_and_mouth_to_ear() -> None:
     assert len(lines) == 8
     assert lines[5] == "turns transcribed at a pause (speculation): 7 of 11"
     assert lines[6] == "mouth-to-ear, end of speech -> first sound (ms): p50 812.3, p90 -"
-    assert lines[7] == ("idle over 60 s of silence (wake word, VAD): 1.23% of one core; "
-                        "RSS 123 MB (peak 151 MB)")
+    assert lines[7] == ("idle over 60 s of silence (wake word, VAD), 3 processes: 1.23% of "
+                        "one core; RSS 123 MB (peak 151 MB), PSS 100 MB")
 
 
 def test_render_figures_of_two_runs() -> None:
@@ -559,7 +559,8 @@ def test_report_to_json() -> None:
     assert data["speculative_turns"] == [7, 11]
     assert data["mouth_to_ear_ms"] == [812.3, 900.0]
     assert data["idle"] == {"cpu_percent": 1.234, "rss_mb": 123.4, "peak_rss_mb": 150.6,
-                            "seconds": 60.0, "stages": "wake word, VAD"}
+                            "seconds": 60.0, "stages": "wake word, VAD", "pss_mb": 99.6,
+                            "processes": 3}
     assert data["figures"] == [
         {"name": "endpoint -> transcript", "unit": "ms", "tuned": [30.0, 102.0],
          "baseline": [600.0, 680.0], "ratio": 0.05},
