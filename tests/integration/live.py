@@ -29,9 +29,10 @@ BLOCK_BYTES = len(silence_block())
 class LiveDaemon:
     def __init__(self, tmp_path: Path, config: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None, speaker: bool = False,
-                 events_to_stdout: bool = False) -> None:
+                 events_to_stdout: bool = False, module: str = "assistant") -> None:
         """`speaker`: replies go to the default output device instead of reply.wav;
-        `events_to_stdout`: `--events -` into a pipe that nobody reads."""
+        `events_to_stdout`: `--events -` into a pipe that nobody reads; `module`: what runs
+        the daemon's command line (`python -m MODULE`)."""
         self.events_path = tmp_path / "events.jsonl"
         self.log_path = tmp_path / "daemon.log"
         self.reply_path = tmp_path / "reply.wav"
@@ -46,7 +47,7 @@ class LiveDaemon:
         output = [] if speaker else ["--output", str(self.reply_path)]
         events = "-" if events_to_stdout else str(self.events_path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "--config", str(config_path), "run",
+            [sys.executable, "-m", module, "--config", str(config_path), "run",
              "--input", "-", *output, "--events", events, "--quiet"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE if events_to_stdout else subprocess.DEVNULL,

@@ -15,6 +15,7 @@ import pytest
 from assistant.audio.files import read_file
 from assistant.config import Settings
 from assistant.engines import configured
+from assistant.engines.spec import EngineSpec
 from tests.conftest import silence
 from tests.integration.helpers import run_file, transcribe_file
 from tests.integration.live import LiveDaemon
@@ -119,7 +120,7 @@ def test_a_worker_that_grows_without_bound(audio_dir: Path, tmp_path: Path,
     """Whisper that allocates without end after hearing the time; 700 MB is its limit."""
     real = configured.asr_spec
 
-    def growing(settings: Settings) -> configured.EngineSpec:
+    def growing(settings: Settings) -> EngineSpec:
         return replace(real(settings), factory="tests.integration.fault_engines:GrowingWhisper",
                        on_cpu=None)
 
