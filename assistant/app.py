@@ -24,6 +24,7 @@ from assistant.audio.sinks import NullSink, ReplySink, WavSink
 from assistant.audio.sources import open_file, run_file_source, run_stdin_source
 from assistant.config import Settings, paths
 from assistant.control import open_control, serve_control
+from assistant.engines.base import Vad
 from assistant.engines.configured import (
     Engines,
     asr_spec,
@@ -329,7 +330,7 @@ def _make_sink(settings: Settings, options: RunOptions,
     return WavSink(Path(options.output), paced=options.realtime)
 
 
-def _voice_activity(settings: Settings) -> Any:
+def _voice_activity(settings: Settings) -> Vad:
     ep = settings.endpoint
     return make_voice_activity(ep.vad, ep.vad_aggressiveness, ep.silero_threshold)
 

@@ -9,19 +9,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import webrtcvad
 
 from assistant.audio.format import CHUNK_MS, STREAM_FORMAT, AudioChunk
+from assistant.engines.base import Vad
 from assistant.errors import ModelError
-
-
-class Activity(Protocol):
-    def is_speech(self, chunk: AudioChunk) -> bool:
-        """Speech in this 20 ms chunk? Called once per chunk, in stream order."""
-        ...
 
 
 class VoiceActivity:
@@ -118,7 +112,7 @@ def _silero_model_path() -> Path:
 
 
 def make_voice_activity(kind: str, aggressiveness: int, silero_threshold: float
-                        ) -> Activity:
+                        ) -> Vad:
     if kind == "silero":
         return GatedSilero(aggressiveness, silero_threshold)
     return VoiceActivity(aggressiveness)
