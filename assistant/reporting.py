@@ -70,6 +70,8 @@ class JsonLines:
         self._close_wait_s = self.FILE_CLOSE_WAIT_S if regular else self.PIPE_CLOSE_WAIT_S
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.MAX_QUEUED)
         self.dropped = 0
+        self.failed: OSError | None = None
+        """Why writing stopped (the reader went away); reported when the output closes."""
         self._thread = threading.Thread(target=self._write_all, name="events-out", daemon=True)
         self._thread.start()
 
@@ -93,6 +95,9 @@ class JsonLines:
                         self._queue.qsize())
         else:
             os.close(self._fd)
+        if self.failed is not None:
+            log.warning("events could not be written after a point (%s); %d dropped",
+                        self.failed, self.dropped)
 
     def _write_all(self) -> None:
         while (line := self._queue.get()) is not None:
@@ -100,7 +105,7 @@ class JsonLines:
                 while line:
                     line = line[os.write(self._fd, line):]
             except OSError as exc:  # the reader went away: keep taking events, drop them
-                log.warning("cannot write events any more: %s", exc)
+                self.failed = exc
                 while self._queue.get() is not None:
                     self.dropped += 1
                 return

@@ -24,6 +24,10 @@ class PiperOptions:
     """The voice's .onnx file (its .json beside it)."""
     device: str = "auto"
     length_scale: float | None = None
+    noise_scale: float | None = None
+    noise_w_scale: float | None = None
+    """Piper varies each rendering a little; 0 for both makes it say a text the same way
+    every time (test inputs)."""
 
     @classmethod
     def from_settings(cls, tts: TtsSettings, models: ModelSettings) -> PiperOptions:
@@ -74,7 +78,10 @@ class PiperSynthesizer:
             raise SynthesisError("the Piper voice is not loaded")
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=self._options.length_scale)
+        options = self._options
+        config = SynthesisConfig(length_scale=options.length_scale,
+                                 noise_scale=options.noise_scale,
+                                 noise_w_scale=options.noise_w_scale)
         try:
             for chunk in self._voice.synthesize(text, syn_config=config):
                 fmt = AudioFormat(chunk.sample_rate, chunk.sample_width, chunk.sample_channels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,9 @@ def transcribe_file(path: Path) -> str:
 
 @cache
 def voice() -> PiperSynthesizer:
-    synth = PiperSynthesizer(PiperOptions.from_settings(Settings().tts, Settings().models))
+    """The bundled voice, saying a text the same way on every run (no random variation)."""
+    options = PiperOptions.from_settings(Settings().tts, Settings().models)
+    synth = PiperSynthesizer(replace(options, noise_scale=0.0, noise_w_scale=0.0))
     synth.load()
     return synth
 
