@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from assistant.errors import DeviceError
 from assistant.events import Stage
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,17 @@ class EngineSpec:
     @property
     def role(self) -> str:
         return self.stage.name.lower()
+
+
+async def load_somewhere(spec: EngineSpec, load: Callable[[EngineSpec], Awaitable[T]],
+                         report: Callable[[str, str], None]) -> tuple[EngineSpec, T]:
+    """Load `spec` with `load`; when its GPU fails (DeviceError), say so and load its CPU spec
+    instead. Returns the spec that loaded and what `load` gave."""
+    while True:
+        try:
+            return spec, await load(spec)
+        except DeviceError as exc:
+            if spec.on_cpu is None:
+                raise
+            report(exc.code, f"{exc.message}; the {spec.role} engine moves to the CPU")
+            spec = spec.on_cpu

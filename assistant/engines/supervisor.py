@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from assistant.config import WorkerSettings
 from assistant.engines.calls import Reply
 from assistant.engines.process import WorkerProcess
-from assistant.engines.spec import EngineSpec
+from assistant.engines.spec import EngineSpec, load_somewhere
 from assistant.engines.wire import Header
 from assistant.errors import (
     AssistantError,
@@ -135,18 +135,13 @@ class Supervisor:
             self._lock.release()
 
     async def _spawn(self) -> None:
-        while True:
-            worker = WorkerProcess(self.spec, self._log_level)
-            try:
-                self.info = await worker.start(self._settings.start_timeout_s)
-            except DeviceError as exc:
-                if self.spec.on_cpu is None:
-                    raise
-                self._report(None, exc.code, f"{exc.message}; the {self.spec.role} engine "
-                                             "moves to the CPU")
-                self.spec = self.spec.on_cpu
-                continue
-            break
+        async def load(spec: EngineSpec) -> WorkerProcess:
+            worker = WorkerProcess(spec, self._log_level)
+            self.info = await worker.start(self._settings.start_timeout_s)
+            return worker
+
+        self.spec, worker = await load_somewhere(
+            self.spec, load, lambda code, message: self._report(None, code, message))
         worker.on_exit = self._exited
         self._worker = worker
         self._last_ping = time.monotonic()
@@ -169,10 +164,11 @@ class Supervisor:
             return
         self._worker = None
         self._ready.clear()
-        self._report(turn_id, error.code, error.message)
+        to_cpu = isinstance(error, DeviceError) and self.spec.on_cpu is not None
+        self._report(turn_id, error.code, f"{error.message}; the {self.spec.role} engine moves "
+                                          "to the CPU" if to_cpu else error.message)
         await worker.kill(error if isinstance(error, WorkerError) else None)
-        if isinstance(error, DeviceError) and self.spec.on_cpu is not None:
-            self._report(turn_id, error.code, f"the {self.spec.role} engine moves to the CPU")
+        if to_cpu and self.spec.on_cpu is not None:
             self.spec = self.spec.on_cpu
         self._keep(self._restart(), f"{self.spec.role}-restart")
 

@@ -13,12 +13,11 @@ from typing import Any, TypeVar
 
 from assistant.engines import calls
 from assistant.engines.calls import Reply
-from assistant.engines.spec import EngineSpec
+from assistant.engines.spec import EngineSpec, load_somewhere
 from assistant.engines.wire import Header
 from assistant.errors import (
     INTERNAL,
     AssistantError,
-    DeviceError,
     WorkerOutOfMemory,
     WorkerTimeout,
     error_for,
@@ -46,18 +45,13 @@ class ThreadPlacement:
         return self._engine is not None
 
     async def start(self) -> None:
-        while True:
-            try:
-                engine = await self._call(self.spec.build)
-                await self._call(engine.load)
-            except DeviceError as exc:
-                if self.spec.on_cpu is None:
-                    raise
-                self._report(None, exc.code, f"{exc.message}; the {self.spec.role} engine "
-                                             "moves to the CPU")
-                self.spec = self.spec.on_cpu
-                continue
-            break
+        async def load(spec: EngineSpec) -> Any:
+            engine = await self._call(spec.build)
+            await self._call(engine.load)
+            return engine
+
+        self.spec, engine = await load_somewhere(
+            self.spec, load, lambda code, message: self._report(None, code, message))
         self._engine = engine
         self.info = calls.describe(engine)
         self._emit(EngineReady(at_ms=0, stage=self.spec.stage, engine=str(self.info["name"]),

@@ -9,7 +9,7 @@ It sees only inputs with stream times (a 20 ms frame with its VAD verdict and wa
 that ended, ...) and answers with effects for the I/O around it (pipeline/orchestrator.py) to
 carry out: emit an event, start or cancel a turn, speculate on the audio heard so far. The same
 inputs always give the same effects, so a file replay decides exactly what a microphone would,
-and the unit tests drive it with numbers. Every transition is in TRANSITIONS, in one table.
+and the unit tests drive it with numbers. Every transition is in one table (`_table`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.events import (
-    Event,
     InputEnded,
     ListenTimedOut,
     MuteChanged,
@@ -32,6 +31,27 @@ from assistant.events import (
     WakeDetected,
 )
 from assistant.frontend.vad import Decision, EndpointConfig, Endpointer
+from assistant.pipeline.messages import (
+    Announce,
+    CancelTurn,
+    CommandComplete,
+    DropSpeculation,
+    Effect,
+    Emit,
+    Finished,
+    Frame,
+    Input,
+    InputOver,
+    ListenRequested,
+    Replay,
+    Replayed,
+    SetMuted,
+    SpeakingChanged,
+    Speculate,
+    StartAnnouncement,
+    StartTurn,
+    TurnEnded,
+)
 
 log = logging.getLogger(__name__)
 MAX_PENDING_ANNOUNCEMENTS = 8
@@ -62,132 +82,6 @@ class Policy:
     preroll_ms: int
     follow_up_ms: int
     barge_in: bool
-
-
-# Inputs -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Frame:
-    """A new 20 ms of audio: its VAD verdict and the wake word heard in it, if any."""
-
-    start_ms: int
-    speech: bool
-    wake: str | None = None
-    wake_at_ms: int = 0
-    duration_ms: int = 20
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.duration_ms
-
-
-@dataclass(frozen=True)
-class Replayed:
-    """A stored frame fed again to a reopened endpointer (see Replay)."""
-
-    start_ms: int
-    speech: bool
-    duration_ms: int = 20
-
-
-@dataclass(frozen=True)
-class ListenRequested:
-    """Push-to-talk (`assistant listen`, MQTT `listen`): opens listening at the next frame."""
-
-
-@dataclass(frozen=True)
-class CommandComplete:
-    """The words up to the current pause are a whole command (the speculation matched it)."""
-
-
-@dataclass(frozen=True)
-class TurnEnded:
-    at_ms: int
-    heard: bool
-    """False when the utterance held no speech (the user may still be about to speak)."""
-
-
-@dataclass(frozen=True)
-class SpeakingChanged:
-    speaking: bool
-
-
-@dataclass(frozen=True)
-class Announce:
-    text: str
-
-
-@dataclass(frozen=True)
-class SetMuted:
-    at_ms: int
-    muted: bool
-
-
-@dataclass(frozen=True)
-class InputOver:
-    """The input (a file, stdin) is exhausted."""
-
-    at_ms: int
-
-
-Input = (Frame | Replayed | ListenRequested | CommandComplete | TurnEnded | SpeakingChanged
-         | Announce | SetMuted | InputOver)
-
-
-# Effects ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Emit:
-    event: Event
-
-
-@dataclass(frozen=True)
-class Speculate:
-    """Work out the audio from `start_ms` to `end_ms` now: the user has paused."""
-
-    turn_id: int
-    start_ms: int
-    end_ms: int
-
-
-@dataclass(frozen=True)
-class DropSpeculation:
-    """The user spoke again (or the utterance was abandoned): throw the speculation away."""
-
-
-@dataclass(frozen=True)
-class StartTurn:
-    """The utterance from `start_ms` to `end_ms` is a command: run the turn."""
-
-    turn_id: int
-    start_ms: int
-    end_ms: int
-
-
-@dataclass(frozen=True)
-class CancelTurn:
-    """Barge-in or push-to-talk: stop the running turn (and its speech) now."""
-
-
-@dataclass(frozen=True)
-class StartAnnouncement:
-    text: str
-
-
-@dataclass(frozen=True)
-class Replay:
-    """Feed the stored frames from `from_ms` on again, as Replayed inputs."""
-
-    from_ms: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The input is over and the last turn and announcement are done."""
-
-
-Effect = (Emit | Speculate | DropSpeculation | StartTurn | CancelTurn | StartAnnouncement
-          | Replay | Finished)
 
 
 @dataclass(frozen=True)

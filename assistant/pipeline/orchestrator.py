@@ -16,6 +16,7 @@ from assistant.audio.format import AudioChunk
 from assistant.events import Event, SpeculationDiscarded
 from assistant.frontend.listener import FrontEnd
 from assistant.pipeline import conversation as c
+from assistant.pipeline import messages as m
 from assistant.pipeline.speculation import Speculation
 from assistant.pipeline.turn import TurnRunner, Utterance
 from assistant.pipeline.window import AudioWindow
@@ -32,7 +33,7 @@ class Orchestrator:
         self._conversation = conversation
         self._frontend = frontend
         self._runner = runner
-        runner.on_speaking = lambda: self._handle_now(c.SpeakingChanged(runner.speaking))
+        runner.on_speaking = lambda: self._handle_now(m.SpeakingChanged(runner.speaking))
         self._emit = emit
         self._wait_for_turns = wait_for_turns
         """Fast file replay: stream time stands still while a turn runs, as if the user waited."""
@@ -46,22 +47,22 @@ class Orchestrator:
 
     def request_listen(self) -> None:
         """Push-to-talk: start a turn on the next chunk, as if the wake word had been heard."""
-        self._handle_now(c.ListenRequested())
+        self._handle_now(m.ListenRequested())
 
     def announce(self, text: str) -> None:
         """Speak `text` outside a turn (a timer, an MQTT `say`) once no turn is running."""
-        self._handle_now(c.Announce(text))
+        self._handle_now(m.Announce(text))
 
     def set_muted(self, muted: bool) -> None:
         """Muted: wake words and passive listening are ignored; a listen request still works."""
-        self._handle_now(c.SetMuted(self.now_ms, muted))
+        self._handle_now(m.SetMuted(self.now_ms, muted))
 
     async def run(self, audio: AsyncIterable[AudioChunk]) -> None:
         self._handle_now(None)
         try:
             async for chunk in audio:
                 await self._step(chunk)
-            await self._apply(self._conversation.handle(c.InputOver(self.now_ms)))
+            await self._apply(self._conversation.handle(m.InputOver(self.now_ms)))
             while not self._finished and self._turn is not None:
                 await asyncio.wait({self._turn})
                 await self._turn_ended()
@@ -75,9 +76,9 @@ class Orchestrator:
         hit, speech = await self._frontend.analyse(chunk)
         await self._turn_ended()  # it may have ended while the front end was busy
         if self._speculation is not None and self._speculation.complete:
-            await self._apply(self._conversation.handle(c.CommandComplete()))
+            await self._apply(self._conversation.handle(m.CommandComplete()))
         self._window.append(chunk, speech)
-        frame = c.Frame(chunk.start_ms, speech, hit.word if hit else None,
+        frame = m.Frame(chunk.start_ms, speech, hit.word if hit else None,
                         hit.at_ms if hit else 0, round(chunk.duration_ms))
         await self._apply(self._conversation.handle(frame))
 
@@ -87,42 +88,42 @@ class Orchestrator:
             return
         self._turn = None
         heard = turn.cancelled() or turn.result()
-        await self._apply(self._conversation.handle(c.TurnEnded(self.now_ms, heard)))
+        await self._apply(self._conversation.handle(m.TurnEnded(self.now_ms, heard)))
 
-    def _handle_now(self, event: c.Input | None) -> None:
+    def _handle_now(self, event: m.Input | None) -> None:
         """Inputs from callbacks (MQTT, timers, the reply's first audio): they only emit."""
         effects = self._conversation.start() if event is None \
             else self._conversation.handle(event)
         for effect in effects:
-            assert isinstance(effect, c.Emit), effect
+            assert isinstance(effect, m.Emit), effect
             self._emit(effect.event)
 
-    async def _apply(self, effects: Sequence[c.Effect]) -> None:
+    async def _apply(self, effects: Sequence[m.Effect]) -> None:
         settle: Speculation | None = None
         started = False
         for effect in effects:
-            if isinstance(effect, c.Emit):
+            if isinstance(effect, m.Emit):
                 self._emit(effect.event)
-            elif isinstance(effect, c.Speculate):
+            elif isinstance(effect, m.Speculate):
                 await self._drop_speculation()
                 pcm = self._window.pcm(effect.start_ms, effect.end_ms)
                 settle = self._speculation = self._runner.speculate(effect.turn_id, pcm)
-            elif isinstance(effect, c.DropSpeculation):
+            elif isinstance(effect, m.DropSpeculation):
                 await self._drop_speculation()
-            elif isinstance(effect, c.StartTurn):
+            elif isinstance(effect, m.StartTurn):
                 self._start_turn(effect)
                 started = True
-            elif isinstance(effect, c.CancelTurn):
+            elif isinstance(effect, m.CancelTurn):
                 await self._cancel_turn()
-            elif isinstance(effect, c.StartAnnouncement):
+            elif isinstance(effect, m.StartAnnouncement):
                 self._turn = asyncio.create_task(self._runner.announce(effect.text),
                                                  name="announcement")
                 started = True
-            elif isinstance(effect, c.Replay):
+            elif isinstance(effect, m.Replay):
                 for chunk, speech in self._window.since(effect.from_ms):
                     await self._apply(self._conversation.handle(
-                        c.Replayed(chunk.start_ms, speech, round(chunk.duration_ms))))
-            elif isinstance(effect, c.Finished):
+                        m.Replayed(chunk.start_ms, speech, round(chunk.duration_ms))))
+            elif isinstance(effect, m.Finished):
                 self._finished = True
         # Replay of a file: the user waits for the answer, and stream time stands still.
         if self._wait_for_turns and settle is not None and settle is self._speculation:
@@ -131,7 +132,7 @@ class Orchestrator:
             await asyncio.wait({self._turn})
             await self._turn_ended()
 
-    def _start_turn(self, effect: c.StartTurn) -> None:
+    def _start_turn(self, effect: m.StartTurn) -> None:
         head_start, self._speculation = self._speculation, None
         utterance = Utterance(turn_id=effect.turn_id,
                               pcm=self._window.pcm(effect.start_ms, effect.end_ms),
