@@ -240,8 +240,10 @@ class _Daemon:
                     server = await open_control(path, parts.orchestrator.request_listen)
                     background.append(group.create_task(serve_control(server, path),
                                                         name="control"))
-                background.append(group.create_task(
-                    watchdog(lambda: parts.orchestrator.now_ms), name="watchdog"))
+                mic = self.mic
+                background.append(group.create_task(watchdog(
+                    lambda: parts.orchestrator.now_ms,
+                    recovering=lambda: mic is not None and not mic.available), name="watchdog"))
                 health = self._health(parts.orchestrator)
                 background.append(group.create_task(health.run(), name="health"))
                 links = [group.create_task(coro, name=name)

@@ -41,15 +41,17 @@ def watchdog_interval_s() -> float | None:
         return None
 
 
-async def watchdog(stream_ms: Callable[[], int], stall_s: float = AUDIO_STALL_S) -> None:
+async def watchdog(stream_ms: Callable[[], int], stall_s: float = AUDIO_STALL_S,
+                   recovering: Callable[[], bool] = lambda: False) -> None:
     """Ping systemd only while audio really flows through the conversation loop (stream time
-    moves on), so a stalled capture or a wedged loop gets the daemon restarted."""
+    moves on), so a stalled capture or a wedged loop gets the daemon restarted; but not while
+    the microphone is being reopened (`recovering`): a restart would not bring it back."""
     interval = watchdog_interval_s()
     if interval is None:
         return
     seen_ms, seen_at, stalled = -1, time.monotonic(), False
     while True:
-        if stream_ms() != seen_ms:
+        if stream_ms() != seen_ms or recovering():
             seen_ms, seen_at, stalled = stream_ms(), time.monotonic(), False
         if time.monotonic() - seen_at <= stall_s:
             notify("WATCHDOG=1")

@@ -26,6 +26,7 @@ from assistant.errors import (
     SPEAKER_FAILED,
     TURN_TIMEOUT,
     AssistantError,
+    AudioDeviceError,
     WorkerError,
 )
 from assistant.events import (
@@ -271,8 +272,8 @@ class TurnRunner:
             raise
         except AssistantError as exc:
             self._sink.interrupt()
-            stage = Stage.TTS if not started else Stage.PLAYBACK
-            self._fail(turn_id, stage, exc.code, exc.message)
+            playback = started or isinstance(exc, AudioDeviceError)  # the speaker, not the voice
+            self._fail(turn_id, Stage.PLAYBACK if playback else Stage.TTS, exc.code, exc.message)
             return
         finally:
             if self.speaking:
