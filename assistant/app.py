@@ -39,7 +39,7 @@ from assistant.frontend.listener import FrontEnd
 from assistant.frontend.sed import SoundStage
 from assistant.frontend.vad import EndpointConfig, make_voice_activity
 from assistant.frontend.wake import WakeDetector
-from assistant.health import Counters, Health
+from assistant.health import Counters, Health, LoopLag
 from assistant.integrations.links import HomeLinks
 from assistant.intents.router import Router
 from assistant.notify import notify, watchdog
@@ -124,6 +124,7 @@ class _Daemon:
         self.mic: Microphone | None = None
         self.orchestrator: Orchestrator | None = None
         self.events_dropped: Callable[[], int] = lambda: 0
+        self.lag = LoopLag()
 
     def _announce(self, text: str) -> None:
         if self.orchestrator is not None:
@@ -167,7 +168,8 @@ class _Daemon:
                 speakers=self.speakers)
             self.orchestrator = Orchestrator(
                 Conversation(_policy(settings)),
-                FrontEnd(wake, _voice_activity(settings), self.bus.emit), runner, self.bus.emit,
+                FrontEnd(wake, _voice_activity(settings), self.bus.emit, self.lag), runner,
+                self.bus.emit,
                 wait_for_turns=file_chunks is not None and not options.realtime)
             if file_chunks is not None:
                 source: Coroutine[Any, Any, None] = run_file_source(
@@ -225,7 +227,7 @@ class _Daemon:
             output_underflows=lambda: getattr(sink, "underflows", 0),
             audio_dropped=lambda: hub.dropped + getattr(mic, "dropped", 0),
             events_dropped=self.events_dropped)
-        return Health(counters, self.bus.emit, lambda: orchestrator.now_ms)
+        return Health(counters, self.lag, self.bus.emit, lambda: orchestrator.now_ms)
 
     async def _supervise(self, parts: _Parts, audio: Subscription) -> int:
         stop = asyncio.Event()

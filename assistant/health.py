@@ -1,43 +1,38 @@
 """How well the daemon keeps up: the event loop's lag, and losses counted by the audio edges.
 
-`LoopLag` wakes up every 50 ms and measures how late it was: anything that blocks the event
-loop shows up as lag. `Health` sends a `stats` event every minute (and at the end) with what
-happened since the last one.
+`LoopLag` keeps the worst delay the event loop imposed on the voice loop (anything that blocks
+the loop shows up there). `Health` sends a `stats` event every minute (and at the end) with
+what happened since the last one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.events import Event, Stats
 
 log = logging.getLogger(__name__)
-TICK_S = 0.05
 REPORT_EVERY_S = 60.0
 LAG_WARNING_MS = 100.0
 
 
 class LoopLag:
+    """The worst lateness of the event loop, as the voice loop sees it: how long a chunk's
+    wake-word and VAD verdicts, ready in the front end's thread, wait for the loop to take
+    them (`note`, 50 times a second while audio flows). Free to measure: no timer of its own."""
+
     def __init__(self) -> None:
         self.max_ms = 0.0
-        """The worst lateness since the last `take()`."""
-        self.worst_ms = 0.0
-        """The worst since the start."""
+        """The worst since the last `take()`."""
 
-    async def run(self) -> None:
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(TICK_S)
-            late_ms = (time.monotonic() - before - TICK_S) * 1000
-            if late_ms > self.max_ms:
-                self.max_ms = late_ms
-                self.worst_ms = max(self.worst_ms, late_ms)
-                if late_ms > LAG_WARNING_MS:
-                    log.warning("the event loop was blocked for %.0f ms", late_ms)
+    def note(self, late_ms: float) -> None:
+        if late_ms > self.max_ms:
+            self.max_ms = late_ms
+            if late_ms > LAG_WARNING_MS:
+                log.warning("the event loop was blocked for %.0f ms", late_ms)
 
     def take(self) -> float:
         worst, self.max_ms = self.max_ms, 0.0
@@ -55,20 +50,18 @@ class Counters:
 
 
 class Health:
-    def __init__(self, counters: Counters, emit: Callable[[Event], None],
+    def __init__(self, counters: Counters, lag: LoopLag, emit: Callable[[Event], None],
                  stream_ms: Callable[[], int]) -> None:
         self._counters = counters
         self._emit = emit
         self._stream_ms = stream_ms
-        self.lag = LoopLag()
+        self.lag = lag
         self._last = self._totals()
 
     async def run(self, every_s: float = REPORT_EVERY_S) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.lag.run(), name="loop-lag")
-            while True:
-                await asyncio.sleep(every_s)
-                self.report()
+        while True:
+            await asyncio.sleep(every_s)
+            self.report()
 
     def report(self) -> None:
         totals = self._totals()
