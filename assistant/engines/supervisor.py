@@ -36,8 +36,8 @@ from assistant.events import EngineReady, Event, StageFailed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL_BUSY_S = 0.1
-"""How often memory is checked while a request runs (a runaway allocation is fast)."""
-POLL_IDLE_S = 1.0
+"""How often memory is checked while a request runs (a runaway allocation is fast). An idle
+worker is looked at once per health check only: every wake-up of an always-on daemon costs."""
 
 
 class Supervisor:
@@ -53,6 +53,8 @@ class Supervisor:
         self._worker: WorkerProcess | None = None
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._busy = asyncio.Event()
+        """Set while a request holds the worker: wakes the watcher to poll memory often."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._restarts = 0
         self._failures_in_a_row = 0
@@ -81,6 +83,7 @@ class Supervisor:
         """One request. A caller that stops waiting does not abort a request the worker has
         begun: it finishes (or is killed at the time limit) before the next one is sent."""
         await self._lock.acquire()
+        self._busy.set()
         wanted = [True]
         exchange = self._keep(self._exchange(method, header, payload, turn_id, wanted),
                               f"{self.spec.role}-{method}")
@@ -132,6 +135,7 @@ class Supervisor:
             return reply
         finally:
             self._turn_id = None
+            self._busy.clear()
             self._lock.release()
 
     async def _spawn(self) -> None:
@@ -189,7 +193,15 @@ class Supervisor:
     async def _watch(self) -> None:
         """Memory limit (often while busy) and health checks (when idle)."""
         while True:
-            await asyncio.sleep(POLL_BUSY_S if self._lock.locked() else POLL_IDLE_S)
+            if self._busy.is_set():
+                await asyncio.sleep(POLL_BUSY_S)
+            else:
+                due = self._last_ping + self._settings.health_interval_s - time.monotonic()
+                try:
+                    async with asyncio.timeout(max(due, POLL_BUSY_S)):
+                        await self._busy.wait()
+                except TimeoutError:
+                    pass
             worker = self._worker
             if worker is None:
                 continue
