@@ -34,6 +34,7 @@ from assistant.engines.configured import (
     voice_specs,
 )
 from assistant.engines.faces import AsrEngine, SoundEngine, SpeakerEngine, TtsEngine
+from assistant.errors import AudioDeviceError
 from assistant.events import Event
 from assistant.frontend.listener import FrontEnd
 from assistant.frontend.sed import SoundStage
@@ -141,6 +142,17 @@ class _Daemon:
         elif name in ("mute", "unmute"):
             orchestrator.set_muted(name == "mute")
 
+    async def _open_sink(self) -> None:
+        try:
+            await asyncio.to_thread(self.sink.open)
+        except AudioDeviceError as exc:
+            if self.options.input is None or self.options.output is not None:
+                raise
+            # A recording replayed where there is no speaker (a server, CI): what was heard
+            # and the events are still what the user asked for; only the replies are lost.
+            log.warning("%s Replies are not played; --output FILE keeps them.", exc.message)
+            self.sink = NullSink()
+
     async def run(self) -> int:
         settings, options = self.settings, self.options
         file_chunks = open_file(Path(options.input)) if options.input not in (None, "-") else None
@@ -152,7 +164,7 @@ class _Daemon:
             self.bus.add(self.history)
         wake = WakeDetector(settings.wake) if settings.conversation.mode == "wake_word" else None
         # Devices first: a missing speaker or microphone is reported before slow loading.
-        await asyncio.to_thread(self.sink.open)
+        await self._open_sink()
         runner: TurnRunner | None = None
         try:
             subscription = self.hub.subscribe("conversation")

@@ -72,7 +72,13 @@ def say(settings: Settings, text: str, output: str | None) -> int:
 
 def devices() -> int:
     from assistant.audio.devices import list_devices
+    from assistant.errors import AudioDeviceError
 
-    for line in list_devices():
+    lines = list_devices()
+    if not lines:
+        raise AudioDeviceError(
+            "no audio devices. Is a sound server running (PulseAudio or PipeWire)? Recordings "
+            "work without one: assistant run --input FILE --output reply.wav.")
+    for line in lines:
         print(line)
     return 0

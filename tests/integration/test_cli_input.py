@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import wave
@@ -125,3 +126,38 @@ def test_say_writes_speech(tmp_path: Path) -> None:
                        cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "lights are on" in transcribe_file(tmp_path / "s.wav").lower()
+
+
+def no_sound_server() -> dict[str, str]:
+    """The environment of a machine with no sound server (a home server, CI)."""
+    return {**os.environ, "PULSE_SERVER": "unix:/nonexistent/pulse/native"}
+
+
+needs_no_sound_card = pytest.mark.skipif(
+    Path("/dev/snd").exists(), reason="this machine has sound cards of its own")
+
+
+@needs_no_sound_card
+def test_no_audio_devices_is_explained(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "assistant", "devices"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60, env=no_sound_server())
+    assert_clean_error(result, 1, "no audio devices", "sound server", "--input FILE")
+
+
+@needs_no_sound_card
+def test_a_recording_replayed_without_a_speaker_still_answers(
+    tmp_path: Path, audio_dir: Path, build_input: Callable[..., Path]
+) -> None:
+    recording = build_input(300, audio_dir / NABU, 300, audio_dir / WHAT_TIME, 1500)
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "run", "--input", str(recording), "--events", "-",
+         "--quiet"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env=no_sound_server())
+    assert result.returncode == 0, result.stderr
+    assert "no audio output device" in result.stderr
+    assert "Replies are not played; --output FILE keeps them." in result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["intent"] for e in events if e["type"] == "intent_matched"] == [
+        "HassGetCurrentTime"]
+    replies = [e["text"] for e in events if e["type"] == "replied"]
+    assert len(replies) == 1 and replies[0].startswith("It's"), replies
