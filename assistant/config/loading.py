@@ -14,14 +14,26 @@ from assistant.config.paths import config_file
 from assistant.config.settings import Settings
 from assistant.errors import ConfigError
 
+MAX_ALIASED_VALUES = 100_000
+"""Values a config's aliases (*name) may add once expanded: far beyond any real use, far below
+an alias bomb (a kilobyte of nested aliases expands to billions)."""
+MAX_DEPTH = 64
+MAX_ERRORS = 20
+"""Invalid settings listed one by one; the rest are counted."""
+MAX_VALUE_CHARS = 120
+"""How much of a bad value an error quotes."""
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (about twice as fast on a large file)."""
+
 
 def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load `path` (or the XDG default if it exists) over the built-in defaults."""
     explicit = path is not None
     path = path if path is not None else config_file()
     data: dict[str, Any] = {}
+    root: yaml.Node | None = None
     if path.exists():
-        data = _read_yaml(path)
+        data, root = _read_yaml(path)
     elif explicit:
         raise ConfigError(f"{path}: config file not found. Check the path given to --config.")
     if overrides:
@@ -29,17 +41,34 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path if path.exists() else None)) from exc
+        raise ConfigError(_describe(exc, path if path.exists() else None, root)) from exc
     return settings
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc}).") from exc
+    data, root = parse_yaml(path, text)
+    if data is None:
+        return {}, None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}.")
+    return data, root
+
+
+def parse_yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
+    """The data of a YAML file the user wrote, and its node tree (for line numbers), from one
+    parse; duplicate keys, alias bombs and absurd nesting are a ConfigError naming `path`."""
+    loader = _LOADER(text)
     try:
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        _check_tree(path, root)
+        return loader.construct_document(root), root
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -47,12 +76,67 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}.") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a YAML file the assistant reads."
+                          ) from None
+    finally:
+        loader.dispose()
+
+
+def _check_tree(path: Path, root: yaml.Node) -> None:
+    """Duplicate keys (YAML lets the second silently win), nesting depth, and what aliases add
+    once expanded, on the node tree before anything is built from it."""
+    sizes: dict[int, int] = {}
+    uses: dict[int, int] = {}
+    nodes: dict[int, yaml.Node] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: line {node.start_mark.line + 1}: nested more than "
+                              f"{MAX_DEPTH} levels deep; no file the assistant reads is.")
+        children = _children(node)
+        if not children_done:
+            if isinstance(node, yaml.MappingNode):
+                _check_keys(path, node)
+            for child in children:
+                uses[id(child)] = uses.get(id(child), 0) + 1
+                nodes[id(child)] = child
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children
+                         if id(child) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+    added = sizes[id(root)] - len(sizes)
+    if added > MAX_ALIASED_VALUES:
+        worst = max((n for n in uses if uses[n] > 1), key=lambda n: sizes[n] * uses[n])
         raise ConfigError(
-            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}.")
-    return data
+            f"{path}: line {nodes[worst].start_mark.line + 1}: its aliases (*name) expand the "
+            f"config by {added:,} values, more than {MAX_ALIASED_VALUES:,}. Use fewer or smaller "
+            "aliases.")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_keys(path: Path, node: yaml.MappingNode) -> None:
+    first_line: dict[tuple[str, str], int] = {}
+    for key, _value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        seen = first_line.setdefault((key.tag, key.value), line)
+        if seen != line:
+            raise ConfigError(
+                f"{path}: key {key.value!r} appears twice in the same section, at line {seen} "
+                f"and line {line}; YAML would silently keep the second. Keep one of them.")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -65,11 +149,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
+def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -> str:
     source = str(path) if path else "settings"
-    root = _compose(path)
     lines = [f"{source}: {exc.error_count()} invalid setting(s):"]
-    for err in exc.errors():
+    for err in exc.errors()[:MAX_ERRORS]:
         loc = tuple(part for part in err["loc"] if not str(part).startswith("function-"))
         key = ".".join(str(part) for part in loc)
         line = _line_of(root, loc)
@@ -88,18 +171,18 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         if err["type"] == "value_error" and isinstance(value, dict | list):
             lines.append(f"  {where}{key}: {message}.")  # the whole section says nothing
             continue
-        lines.append(f"  {where}{key} = {value!r}: {message}.")
+        lines.append(f"  {where}{key} = {_quote(value)}: {message}.")
+    if exc.error_count() > MAX_ERRORS:
+        lines.append(f"  ... and {exc.error_count() - MAX_ERRORS} more.")
     lines.append("See config/default.yaml for every key, its meaning and allowed values.")
     return "\n".join(lines)
 
 
-def _compose(path: Path | None) -> yaml.Node | None:
-    if path is None:
-        return None
-    try:
-        return yaml.compose(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
+def _quote(value: Any) -> str:
+    text = repr(value)
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    return f"{text[:MAX_VALUE_CHARS]}... ({len(text):,} characters)"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from assistant.config.loading import parse_yaml
 from assistant.errors import ConfigError
 from assistant.intents.actions import CustomIntent
 
@@ -58,12 +58,11 @@ def load_custom_intents(paths: list[Path]) -> CustomIntents:
 def _read(path: Path) -> dict[str, Any]:
     path = path.expanduser()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read this intents file ({exc}). Check intents.files "
                           "in the config.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    data, _root = parse_yaml(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
         raise ConfigError(f"{path}: an intents file is a mapping with an `intents:` mapping "
                           "(hassil's format); see config/intents/example.yaml")
