@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
+from assistant.setaside import set_aside
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ FORMAT_VERSION = 1
 MAX_DURATION_S = 24 * 3600.0
 _UNITS = (("hour", 3600), ("minute", 60), ("second", 1))
 _RECHECK_S = 30.0
+SAVE_WAIT_S = 2.0
+"""How long an answer waits for its change to be on disk before saying it is not saved."""
+_FIELDS = ("id", "name", "duration_s", "created_at", "ends_at", "remaining_s")
+MAX_STATE_BYTES = 2**20  # thousands of timers; anything larger is not this daemon's file
 
 
 class TimerError(AssistantError):
@@ -105,7 +110,12 @@ class TimerService:
         self._changed = asyncio.Event()
         # Saves (with an fsync) run in this one thread, in order, never on the event loop.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timers-save")
-        self._saving: asyncio.Future[None] | None = None
+        self._saving: asyncio.Future[str | None] | None = None
+        self._unsaved: str | None = None
+        """Why the last save made without an event loop failed; None when it succeeded."""
+        self._save_failing = False  # only the writer thread touches it
+        self.changes = 0
+        """Counts changes, so a caller can tell whether a call changed anything."""
 
     # -- queries
 
@@ -177,20 +187,28 @@ class TimerService:
         return timer
 
     def _changed_now(self) -> None:
+        self.changes += 1
         text = json.dumps({"version": FORMAT_VERSION, "timers": [asdict(t) for t in self.list()]},
                           indent=1)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a script, a test): write it now
-            self._save(text)
+            self._saving, self._unsaved = None, self._save(text)
         else:
             self._saving = loop.run_in_executor(self._writer, self._save, text)
         self._changed.set()  # run() re-plans its sleep
 
-    async def flush(self) -> None:
-        """Wait until every change so far is on disk."""
-        if self._saving is not None:
-            await asyncio.wait({self._saving})
+    async def flush(self, timeout_s: float | None = None) -> str | None:
+        """Wait (at most `timeout_s`) until every change so far is on disk. None when it is;
+        else why not, in words ("Read-only file system"). The save runs in its own thread, so
+        waiting here never blocks the event loop."""
+        saving = self._saving
+        if saving is None:
+            return self._unsaved
+        done, _ = await asyncio.wait({saving}, timeout=timeout_s)
+        if not done:
+            return f"saving took longer than {timeout_s:g} s"
+        return saving.result()
 
     # -- firing
 
@@ -237,39 +255,35 @@ class TimerService:
     # -- persistence
 
     def load(self) -> None:
-        """Read the saved timers. A missing file means none; an unreadable or corrupt one is
-        moved aside to <name>.corrupt so the daemon still starts (and the file can be inspected)."""
+        """Read the saved timers. A missing file means none. One that cannot be read, is not
+        a timer file or holds broken timers is set aside (assistant.setaside), never a reason
+        not to start: the timers that could be read run, and are saved afresh."""
+        problem: str | None = None
         try:
-            text = self._path.read_text("utf-8")
+            with self._path.open("rb") as file:
+                raw = file.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             timers: builtins.list[Timer] = []
-        except OSError as exc:
-            self._set_aside(f"cannot read it ({exc})")
-            timers = []
+        except OSError as exc:  # a folder in its place, no permission, an I/O error
+            timers, problem = [], f"it cannot be read ({exc.strerror or exc})"
         else:
-            try:
-                timers = _parse(text)
-            except (ValueError, KeyError, TypeError) as exc:
-                self._set_aside(f"it is not a valid timer file ({exc})")
-                timers = []
+            timers, problem = _parse(raw) if len(raw) <= MAX_STATE_BYTES else (
+                [], f"it is larger than {MAX_STATE_BYTES // 2**20} MiB")
+        if problem is not None:
+            kept = (f"starting with the {len(timers)} timers that could be read" if timers
+                    else "starting without saved timers")
+            set_aside(self._path, f"not a usable timer file: {problem}",
+                      f"{kept}. Set again any timer that is missing; the copy can be deleted.")
         now = self._clock()
         self._timers = {t.id: t for t in timers}
         self._missed = [t.id for t in timers if t.ends_at is not None and t.ends_at <= now]
+        if problem is not None and timers:
+            self._changed_now()  # the file was set aside: put the good timers back on disk
         self._changed.set()
         log.info("loaded %d timers from %s", len(timers), self._path)
 
-    def _set_aside(self, why: str) -> None:
-        aside = self._path.with_name(self._path.name + ".corrupt")
-        try:
-            os.replace(self._path, aside)
-        except OSError as exc:
-            log.warning("ignoring timer file %s: %s; cannot move it aside: %s", self._path, why,
-                        exc)
-            return
-        log.warning("ignoring timer file %s: %s; moved it to %s and starting without timers",
-                    self._path, why, aside)
-
-    def _save(self, text: str) -> None:
+    def _save(self, text: str) -> str | None:
+        """Write the state; None when it is on disk, else why not."""
         folder = self._path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -287,7 +301,18 @@ class TimerService:
                 raise
         except OSError as exc:
             # Timers still work in memory; only a restart would lose them.
-            log.warning("cannot save timers to %s: %s", self._path, exc)
+            why = exc.strerror or str(exc)
+            if not self._save_failing:
+                log.warning(
+                    "cannot save timers to %s: %s. Timers still run and ring, but a restart "
+                    "would lose them; make %s writable (with free space) or set "
+                    "timers.state_file.", self._path, why, folder)
+            self._save_failing = True
+            return why
+        if self._save_failing:
+            log.info("timers are saved to %s again", self._path)
+            self._save_failing = False
+        return None
 
 
 def _missed_text(timer: Timer, late_s: float) -> str:
@@ -298,28 +323,57 @@ def _missed_text(timer: Timer, late_s: float) -> str:
     return f"Your {describe(timer)} finished while I was off."
 
 
-def _parse(text: str) -> list[Timer]:
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
+def _parse(raw: bytes) -> tuple[list[Timer], str | None]:
+    """The timers in a state file, and what is wrong with it (None: nothing). Broken timers
+    are left out; the others are still good."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return [], f"not JSON text ({_short(exc)})"
+    if not isinstance(data, dict) or not isinstance(data.get("timers"), list):
+        return [], "not an object with a 'timers' list"
     if data.get("version") != FORMAT_VERSION:
-        raise ValueError(f"unsupported format version {data.get('version')!r}")
-    items = data["timers"]
-    if not isinstance(items, list):
-        raise ValueError("'timers' is not a list")
-    return [_timer(item) for item in items]
+        return [], f"format version {data.get('version')!r}, this assistant reads {FORMAT_VERSION}"
+    items: list[Any] = data["timers"]
+    timers: dict[str, Timer] = {}
+    broken: list[str] = []
+    for number, item in enumerate(items, 1):
+        try:
+            timer = _timer(item)
+        except ValueError as exc:
+            broken.append(f"timer {number}: {exc}")
+            continue
+        if timer.id in timers:
+            broken.append(f"timer {number}: id {timer.id!r} is used twice")
+            continue
+        timers[timer.id] = timer
+    if not broken:
+        return list(timers.values()), None
+    more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+    problem = f"{len(broken)} of {len(items)} timers are broken ({broken[0]}{more})"
+    return list(timers.values()), problem
 
 
 def _timer(item: Any) -> Timer:
     if not isinstance(item, dict):
-        raise ValueError("a timer is not an object")
+        raise ValueError("not an object")
+    if missing := [key for key in _FIELDS if key not in item]:
+        raise ValueError(f"no {', '.join(missing)}")
     timer_id, name = item["id"], item["name"]
-    if not isinstance(timer_id, str) or not (name is None or isinstance(name, str)):
-        raise ValueError("a timer's id or name is not text")
+    if not isinstance(timer_id, str) or not timer_id or not (name is None or isinstance(name, str)):
+        raise ValueError("its id or name is not text")
     ends_at = None if item["ends_at"] is None else _number(item["ends_at"])
-    return Timer(id=timer_id, name=name, duration_s=_number(item["duration_s"]),
-                 created_at=_number(item["created_at"]), ends_at=ends_at,
-                 remaining_s=_number(item["remaining_s"]))
+    timer = Timer(id=timer_id, name=name, duration_s=_number(item["duration_s"]),
+                  created_at=_number(item["created_at"]), ends_at=ends_at,
+                  remaining_s=_number(item["remaining_s"]))
+    if timer.duration_s <= 0 or timer.remaining_s < 0:
+        raise ValueError("its duration or time left is not positive")
+    return timer
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _number(value: Any) -> float:

@@ -204,8 +204,9 @@ def test_a_corrupt_state_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING):
         service.load()
     assert service.list() == []
-    assert (tmp_path / "timers.json.corrupt").read_text().startswith('{"version": 1')
-    assert "moved it to" in caplog.text
+    [aside] = tmp_path.glob("timers.json.corrupt-*")
+    assert aside.read_text().startswith('{"version": 1')
+    assert f"Moved it to {aside}" in caplog.text
     service.start(60)  # and the service saves afresh
     assert json.loads(path.read_text())["timers"][0]["duration_s"] == 60
 

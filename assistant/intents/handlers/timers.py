@@ -16,6 +16,7 @@ from typing import Any
 from assistant.intents.handlers.base import Handler, HandlerContext, HandlerResult
 from assistant.intents.matching import IntentMatch
 from assistant.timers import (
+    SAVE_WAIT_S,
     Timer,
     TimerError,
     TimerService,
@@ -27,6 +28,8 @@ from assistant.timers import (
 
 _UNIT_S = {"hour": 3600.0, "minute": 60.0, "second": 1.0}
 _SPOKEN_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(hour|minute|second)s?(?:\s*,?\s*and)?")
+NOT_SAVED_START = "But I could not save it, so a restart would lose it."
+NOT_SAVED = "But I could not save that, so a restart would undo it."
 
 
 @dataclass(frozen=True)
@@ -125,14 +128,24 @@ def _capital(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Call:
-    """Adapts a plain function to the Handler protocol: timer changes never wait on anything."""
+    """Adapts a plain function to the Handler protocol. A change is confirmed only once it is
+    saved: otherwise the answer says so (and is not a success), as a restart would undo it."""
 
     act: Callable[[IntentMatch], HandlerResult]
+    service: TimerService
     says: Callable[[IntentMatch], str] | None = None
     """The reply without acting, where it is known in advance."""
+    not_saved: str = NOT_SAVED
 
     async def handle(self, match: IntentMatch, context: HandlerContext) -> HandlerResult:
-        return self.act(match)
+        before = self.service.changes
+        result = self.act(match)
+        if self.service.changes == before:
+            return result
+        # The save runs in the timers' writer thread; the loop goes on meanwhile.
+        if await self.service.flush(SAVE_WAIT_S) is None:
+            return result
+        return HandlerResult(f"{result.speech} {self.not_saved}", success=False)
 
     def preview(self, match: IntentMatch, context: HandlerContext) -> str | None:
         return None if self.says is None else self.says(match)
@@ -254,12 +267,12 @@ class TimerHandlers:
 def timer_handlers(service: TimerService) -> dict[str, Handler]:
     h = TimerHandlers(service)
     return {
-        "HassStartTimer": _Call(h.start, says=h.start_says),
-        "HassCancelTimer": _Call(h.cancel),
-        "HassCancelAllTimers": _Call(h.cancel_all),
-        "HassTimerStatus": _Call(h.status),
-        "HassPauseTimer": _Call(h.pause),
-        "HassUnpauseTimer": _Call(h.resume),
-        "HassIncreaseTimer": _Call(lambda m: h.change(m, 1.0)),
-        "HassDecreaseTimer": _Call(lambda m: h.change(m, -1.0)),
+        "HassStartTimer": _Call(h.start, service, says=h.start_says, not_saved=NOT_SAVED_START),
+        "HassCancelTimer": _Call(h.cancel, service),
+        "HassCancelAllTimers": _Call(h.cancel_all, service),
+        "HassTimerStatus": _Call(h.status, service),
+        "HassPauseTimer": _Call(h.pause, service),
+        "HassUnpauseTimer": _Call(h.resume, service),
+        "HassIncreaseTimer": _Call(lambda m: h.change(m, 1.0), service),
+        "HassDecreaseTimer": _Call(lambda m: h.change(m, -1.0), service),
     }
