@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,15 +37,19 @@ def enroll(settings: Settings, name: str, files: Sequence[Path], record_s: int |
 
 
 def list_speakers(settings: Settings) -> int:
+    """The usable profiles on stdout; each unusable file named on stderr, and then exit 1.
+    Only reads: works on a read-only folder, and moves nothing (the daemon sets bad ones aside)."""
     from datetime import datetime
 
-    profiles = _store(settings).list()
-    if not profiles:
+    scan = _store(settings).scan()
+    if not scan.profiles and not scan.broken:
         print("no speakers enrolled; add one with: assistant speakers enroll NAME FILE...")
-    for profile in profiles:
+    for profile in scan.profiles:
         made = datetime.fromtimestamp(profile.created_s).strftime("%Y-%m-%d %H:%M")
         print(f"{profile.name}\t{profile.clips} clip(s)\tenrolled {made}")
-    return 0
+    for bad in scan.broken:
+        print(f"broken: {bad.message()}", file=sys.stderr)
+    return 1 if scan.broken else 0
 
 
 def remove(settings: Settings, name: str) -> int:

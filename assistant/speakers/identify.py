@@ -24,8 +24,15 @@ import numpy.typing as npt
 
 from assistant.audio.files import read_file
 from assistant.engines.faces import SpeakerEngine
+from assistant.setaside import set_aside
 from assistant.speakers.encoder import RATE_HZ, VoiceEncoder, trim_silence
-from assistant.speakers.profiles import UNKNOWN, ProfileStore, SpeakerError, SpeakerProfile
+from assistant.speakers.profiles import (
+    UNKNOWN,
+    BrokenProfile,
+    ProfileStore,
+    SpeakerError,
+    SpeakerProfile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +100,41 @@ def enroll_clips(name: str, clips: Sequence[tuple[str, bytes]], store: ProfileSt
 
 class _Profiles:
     """The store's profiles, read again only when its folder changes (its mtime moves on every
-    enroll or remove), so `assistant speakers enroll` takes effect in a running daemon."""
+    enroll or remove), so `assistant speakers enroll` takes effect in a running daemon.
 
-    def __init__(self, store: ProfileStore) -> None:
+    A file that is not a usable profile is left out (logged once, not on every command); with
+    `set_aside` (the daemon) it is also moved aside, so the others go on being used."""
+
+    def __init__(self, store: ProfileStore, set_aside: bool = False) -> None:
         self.store = store
+        self._set_aside = set_aside
         self._profiles: list[SpeakerProfile] = []
         self._stamp: int | None = None
+        self._reported: set[BrokenProfile] = set()
 
     def current(self) -> list[SpeakerProfile]:
         try:
             stamp = os.stat(self.store.folder).st_mtime_ns
-        except FileNotFoundError:
+        except OSError:  # absent, or something that is not a folder: nobody is enrolled
             stamp = -1
         if stamp != self._stamp:
-            self._profiles = self.store.list() if stamp != -1 else []
+            scan = self.store.scan() if stamp != -1 else None
+            self._profiles = list(scan.profiles) if scan else []
+            for bad in scan.broken if scan else ():
+                self._report(bad)
             self._stamp = stamp
         return self._profiles
+
+    def _report(self, bad: BrokenProfile) -> None:
+        if bad in self._reported:
+            return
+        self._reported.add(bad)
+        then = (f"speakers are identified without it; enroll {bad.name} again "
+                f"(assistant speakers enroll {bad.name} FILE...).")
+        if self._set_aside:
+            set_aside(bad.path, f"not a usable voice profile: {bad.problem}", then)
+        else:
+            log.warning("%s", bad.message())
 
 
 class SpeakerIdentifier:
@@ -147,7 +173,12 @@ class AsyncSpeakerIdentifier:
                  threshold: float = DEFAULT_THRESHOLD) -> None:
         self.encoder = encoder
         self.threshold = threshold
-        self._profiles = _Profiles(store)
+        self._profiles = _Profiles(store, set_aside=True)
+
+    async def load_profiles(self) -> int:
+        """Read the profiles now (at start: a broken one is set aside and logged before the
+        first command, not during it); returns how many are usable."""
+        return len(await asyncio.to_thread(self._profiles.current))
 
     async def identify(self, pcm: bytes, turn_id: int | None = None) -> tuple[str, float]:
         profiles = await asyncio.to_thread(self._profiles.current)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
+import math
 import os
 import re
 import tempfile
@@ -16,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +26,12 @@ import numpy.typing as npt
 from assistant.config.paths import profiles_dir
 from assistant.errors import AssistantError
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 MODEL_ID = "resemblyzer-ge2e-256"
+EMBED_SIZE = 256
+MAX_PROFILE_BYTES = 64 * 1024  # a profile is about 3 kB
 UNKNOWN = "unknown"
 """What identification answers for a voice that matches no profile; so no one may be named it."""
 _NAME = re.compile(r"\w[\w \-]{0,62}")  # \w: any letter or digit (Unicode) and "_"
@@ -32,6 +39,12 @@ _NAME = re.compile(r"\w[\w \-]{0,62}")  # \w: any letter or digit (Unicode) and 
 
 class SpeakerError(AssistantError):
     code = "speaker_invalid"
+
+
+class ProfileInvalid(SpeakerError):
+    """A file in the profiles folder that is not a usable voice profile."""
+
+    code = "profile_invalid"
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,29 @@ class SpeakerProfile:
     clips: int
     created_s: float
     """Unix time of enrollment."""
+
+
+@dataclass(frozen=True)
+class BrokenProfile:
+    path: Path
+    problem: str
+    """What is wrong with it, in words ("not JSON (...)", "made by another voice model")."""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def message(self) -> str:
+        return (f"{self.path}: not a usable voice profile ({self.problem}); remove it and "
+                f"enroll {self.name} again (assistant speakers enroll {self.name} FILE...).")
+
+
+@dataclass(frozen=True)
+class ProfileScan:
+    """What the profiles folder holds: the good profiles (sorted by name) and the bad files."""
+
+    profiles: tuple[SpeakerProfile, ...]
+    broken: tuple[BrokenProfile, ...]
 
 
 def validate_name(name: str) -> str:
@@ -82,12 +118,27 @@ class ProfileStore:
         self._write(path, profile)
         return profile
 
-    def list(self) -> builtins.list[SpeakerProfile]:
-        """Every profile, sorted by name; an absent folder means none."""
+    def scan(self) -> ProfileScan:
+        """Read every profile; only reads (works on a read-only folder). An absent folder
+        means none; a bad file is reported in `broken`, never a reason to lose the others."""
         if not self.folder.is_dir():
-            return []
-        return sorted((self._read(p) for p in self.folder.glob("*.json")),
-                      key=lambda p: p.name.casefold())
+            return ProfileScan((), ())
+        good: builtins.list[SpeakerProfile] = []
+        broken: builtins.list[BrokenProfile] = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                good.append(self._read(path))
+            except ProfileInvalid as exc:
+                broken.append(BrokenProfile(path, exc.message))
+        good.sort(key=lambda p: p.name.casefold())
+        return ProfileScan(tuple(good), tuple(broken))
+
+    def list(self) -> builtins.list[SpeakerProfile]:
+        """The usable profiles, sorted by name; each unusable file is logged and left out."""
+        scan = self.scan()
+        for bad in scan.broken:
+            log.warning("%s", bad.message())
+        return builtins.list(scan.profiles)
 
     def load_all(self) -> dict[str, SpeakerProfile]:
         return {p.name: p for p in self.list()}
@@ -128,18 +179,48 @@ class ProfileStore:
             raise
 
     def _read(self, path: Path) -> SpeakerProfile:
+        """One profile file, checked in full: a wrong one raises ProfileInvalid (its message
+        says what is wrong) rather than matching voices with garbage."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            embedding = np.asarray(data["embedding"], dtype=np.float32)
-            profile = SpeakerProfile(str(data["name"]), embedding, int(data["clips"]),
-                                     float(data["created_s"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SpeakerError(
-                f"{path}: unreadable voice profile ({type(exc).__name__}: {exc}). Remove the "
-                "file and enroll that person again."
-            ) from exc
-        if data.get("model") != MODEL_ID or embedding.shape != (256,):
-            raise SpeakerError(
-                f"{path}: made by another voice model ({data.get('model')}); enroll again."
-            )
-        return profile
+            with path.open("rb") as file:
+                raw = file.read(MAX_PROFILE_BYTES + 1)
+            if len(raw) > MAX_PROFILE_BYTES:
+                raise ProfileInvalid(f"larger than {MAX_PROFILE_BYTES // 1024} kB")
+            data = json.loads(raw.decode("utf-8"))
+        except OSError as exc:
+            raise ProfileInvalid(f"cannot be read: {exc.strerror or exc}") from exc
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise ProfileInvalid(f"not JSON text: {str(exc)[:120]}") from exc
+        if not isinstance(data, dict):
+            raise ProfileInvalid("not a JSON object")
+        if data.get("model") != MODEL_ID:
+            raise ProfileInvalid(f"made by another voice model ({data.get('model')!r}, this "
+                                 f"assistant uses {MODEL_ID})")
+        name = data.get("name")
+        if name != path.stem:
+            raise ProfileInvalid(f"its name {name!r} is not its file's name")
+        clips, created_s = data.get("clips"), data.get("created_s")
+        if not _is_number(clips) or clips != int(clips) or clips < 1:
+            raise ProfileInvalid(f"'clips' is {clips!r}, not a count of clips")
+        if not _is_number(created_s):
+            raise ProfileInvalid(f"'created_s' is {created_s!r}, not a time")
+        return SpeakerProfile(name, _embedding(data.get("embedding")), int(clips),
+                              float(created_s))
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _embedding(value: Any) -> npt.NDArray[np.float32]:
+    if not isinstance(value, list) or not all(_is_number(x) for x in value):
+        raise ProfileInvalid("'embedding' is not a list of finite numbers")
+    if len(value) != EMBED_SIZE:
+        raise ProfileInvalid(f"'embedding' has {len(value)} numbers, not {EMBED_SIZE} (made by "
+                             "another voice model?)")
+    exact = np.asarray(value, dtype=np.float64)  # float32 would overflow on huge values
+    norm = float(np.linalg.norm(exact))
+    if not math.isfinite(norm) or abs(norm - 1.0) > 0.01:
+        raise ProfileInvalid(f"'embedding' is not a unit vector (its length is {norm:.3g})")
+    return exact.astype(np.float32)
