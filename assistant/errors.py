@@ -71,6 +71,23 @@ class SearchError(AssistantError):
     code = "search_failed"
 
 
+class IndexMissing(SearchError):
+    """There is no transcript index yet (nothing was transcribed or recorded)."""
+
+    code = "index_missing"
+
+
+class IndexInvalid(SearchError):
+    """The file is not a transcript index: not SQLite, or a database of something else."""
+
+    code = "index_invalid"
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message
+        """What is wrong with the file, without the advice (for a log line that has its own)."""
+
+
 class WorkerError(AssistantError):
     """An engine's worker could not answer a request; the worker is being restarted."""
 

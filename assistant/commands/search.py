@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from assistant.config import Settings, paths
-from assistant.errors import SearchError
+from assistant.errors import IndexMissing, SearchError
 
 if TYPE_CHECKING:
     from assistant.transcribe.index import Hit
@@ -38,10 +38,13 @@ def search(settings: Settings, request: SearchRequest) -> int:
 
     since = parse_since(request.since, datetime.now().astimezone()) if request.since else None
     path = request.index or paths.index_file(settings.transcripts.index)
-    if not path.exists():
-        raise SearchError(f"{path}: no search index yet; transcribe something first "
-                          "(assistant transcribe FILE...) or pass --index.")
-    with TranscriptIndex(path) as index:
+    try:
+        # Read-only: a search changes nothing, so it works where the data cannot be written.
+        index = TranscriptIndex(path, read_only=True)
+    except IndexMissing as exc:
+        raise IndexMissing(f"{exc.message}; transcribe something first (assistant transcribe "
+                           "FILE...), or pass --index.") from None
+    with index:
         if request.query:
             hits = index.search(request.query, limit=request.limit, since=since,
                                 source=request.source)

@@ -7,12 +7,14 @@ identification finishes before the intent is matched), on the index's own thread
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from assistant.errors import IndexInvalid, SearchError
 from assistant.events import (
     Event,
     IntentMatched,
@@ -22,8 +24,10 @@ from assistant.events import (
     Transcribed,
     TurnCancelled,
 )
+from assistant.setaside import set_aside
 from assistant.speakers.profiles import UNKNOWN
 from assistant.transcribe.index import TranscriptIndex
+from assistant.transcribe.index_db import COMPANIONS
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,16 @@ class CommandHistory:
         self._closed = False
 
     def open(self) -> None:
-        """Open the index (on its thread) and drop what is past its retention; raises on a bad
-        index file, so the daemon stops at start rather than losing commands silently."""
+        """Open the index (on its thread) and drop what is past its retention. Never a reason
+        not to start: a file that is not an index is set aside and a new index made; one that
+        cannot be written (read-only, locked, of a newer version) leaves commands unrecorded,
+        with a warning saying so."""
         self._executor.submit(self._open).result()
+
+    @property
+    def recording(self) -> bool:
+        """False when the index could not be opened: commands are not being kept."""
+        return self._index is not None
 
     def __call__(self, event: Event) -> None:
         turn = event.turn_id
@@ -88,11 +99,27 @@ class CommandHistory:
             log.warning("could not record a command in %s: %s", self._path, exc)
 
     def _open(self) -> None:
-        self._index = TranscriptIndex(self._path)
-        self._expire()
+        try:
+            try:
+                self._index = TranscriptIndex(self._path)
+            except IndexInvalid as exc:
+                moved = set_aside(
+                    self._path, exc.problem,
+                    "starting a new, empty index for the command history (transcripts that "
+                    "were in the old one can be indexed again with: assistant index FOLDER).",
+                    companions=COMPANIONS)
+                if moved.moved_to is None:
+                    raise
+                self._index = TranscriptIndex(self._path)
+            self._expire()
+        except (SearchError, sqlite3.Error) as exc:  # read-only, locked, newer, disk full
+            self._close()
+            log.warning("%s; the daemon runs without recording commands (fix it and restart).",
+                        getattr(exc, "message", exc))
 
     def _add(self, text: str, said_at: datetime, speaker: str | None) -> None:
-        assert self._index is not None, "open() first"
+        if self._index is None:
+            return  # the index could not be opened; open() said so
         self._index.add_utterance(text, said_at, speaker)
         if time.monotonic() - self._expired_at > EXPIRE_EVERY_S:
             self._expire()

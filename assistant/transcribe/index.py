@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import time
@@ -13,57 +12,14 @@ from types import TracebackType
 from typing import Literal, Self
 
 from assistant.errors import SearchError
+from assistant.transcribe.index_db import WriteTransaction, open_index, open_read_only
 from assistant.transcribe.result import FileTranscript
 from assistant.transcribe.search import fts_query
 
-log = logging.getLogger(__name__)
-
 Source = Literal["all", "files", "voice"]
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 5.0
 SNIPPET_TOKENS = 24
 MARK_START, MARK_END, ELLIPSIS = "\x02", "\x03", "…"
-
-# External-content FTS5 table kept in sync by triggers, as in SQLite's FTS5 documentation
-# (section 4.4.3): the text is stored once, in `segments`.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    transcript_path TEXT,
-    mtime_s REAL NOT NULL,
-    duration_s REAL NOT NULL,
-    language TEXT NOT NULL,
-    model TEXT NOT NULL,
-    indexed_at_s REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,
-    file_id INTEGER REFERENCES files(id) ON DELETE CASCADE,
-    start_s REAL NOT NULL,
-    end_s REAL NOT NULL,
-    text TEXT NOT NULL,
-    speaker TEXT,
-    said_at_s REAL
-);
-CREATE INDEX IF NOT EXISTS segments_file ON segments(file_id);
-CREATE INDEX IF NOT EXISTS segments_said_at ON segments(said_at_s);
-CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5(
-    text, content='segments', content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS segments_ai AFTER INSERT ON segments BEGIN
-    INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS segments_ad AFTER DELETE ON segments BEGIN
-    INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-CREATE TRIGGER IF NOT EXISTS segments_au AFTER UPDATE ON segments BEGIN
-    INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);
-END;
-"""
 
 # Voice utterances have no file; a file's segments are dated by the file's mtime. The plain
 # columns for one source let SQLite use the said_at_s index.
@@ -104,9 +60,12 @@ def _key(path: Path) -> str:
 
 
 class TranscriptIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open (and create, or migrate) the index; `read_only` for a search: it then writes
+        nothing at all, works on a read-only folder, and a missing index is IndexMissing."""
         self.path = path
-        self._db = _open(path)
+        self.read_only = read_only
+        self._db = open_read_only(path) if read_only else open_index(path)
 
     def __enter__(self) -> Self:
         return self
@@ -214,26 +173,10 @@ class TranscriptIndex:
         (segments,) = self._db.execute("SELECT count(*) FROM segments").fetchone()
         return files, segments
 
-    def _write(self) -> _WriteTransaction:
-        return _WriteTransaction(self._db)
-
-
-class _WriteTransaction:
-    """BEGIN IMMEDIATE takes the write lock up front: in WAL a deferred transaction that reads
-    and then writes can fail with SQLITE_BUSY without waiting for the busy timeout."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        elif self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
-            self._db.execute("ROLLBACK")
+    def _write(self) -> WriteTransaction:
+        if self.read_only:
+            raise SearchError(f"{self.path} was opened read-only: it cannot be changed")
+        return WriteTransaction(self._db)
 
 
 def _filters(since: datetime | None, source: Source) -> tuple[str, tuple[float, ...]]:
@@ -248,80 +191,3 @@ def _hit(path: str | None, start_s: float, end_s: float, text: str, speaker: str
     said_at = None if said_at_s is None else datetime.fromtimestamp(said_at_s).astimezone()
     return Hit(file=None if path is None else Path(path), start_s=start_s, end_s=end_s,
                text=text, snippet=snippet, speaker=speaker, said_at=said_at, score=score)
-
-
-# -- opening
-
-def _open(path: Path) -> sqlite3.Connection:
-    what_to_do = "move it away or pass --index with another file"
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _create_private(path)
-        # isolation_level=None: transactions are explicit (see _WriteTransaction).
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    except (OSError, sqlite3.Error) as e:
-        raise SearchError(f"cannot open the transcript index {path}: {e}") from e
-    try:
-        _prepare(db, path, what_to_do)
-    except sqlite3.OperationalError as e:  # locked, read-only, disk full: the file may be fine
-        db.close()
-        raise SearchError(f"cannot open the transcript index {path}: {e}") from e
-    except sqlite3.DatabaseError as e:
-        db.close()
-        raise SearchError(f"{path} is not a transcript index ({e}): {what_to_do}") from e
-    except SearchError:
-        db.close()
-        raise
-    return db
-
-
-def _create_private(path: Path) -> None:
-    """Transcripts are private: the DB is 0600 (SQLite gives -wal and -shm the same mode)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-
-
-def _prepare(db: sqlite3.Connection, path: Path, what_to_do: str) -> None:
-    version = _user_version(db)  # raises DatabaseError when the file is not SQLite
-    if version > SCHEMA_VERSION:
-        raise SearchError(f"{path} was made by a newer version of assistant (schema {version},"
-                          f" this one knows {SCHEMA_VERSION}): upgrade assistant, or {what_to_do}")
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA journal_mode = WAL")  # the daemon writes while the CLI searches
-    db.execute("PRAGMA synchronous = NORMAL")  # safe in WAL; a crash may lose the last commit
-    if version == SCHEMA_VERSION:
-        return
-    with _WriteTransaction(db):
-        version = _user_version(db)  # another process may have created it meanwhile
-        if version == 0:
-            _create_schema(db, path, what_to_do)
-        # Later schema versions migrate here, one step at a time.
-
-
-def _create_schema(db: sqlite3.Connection, path: Path, what_to_do: str) -> None:
-    tables = db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-    if tables:
-        raise SearchError(f"{path} is a SQLite database of something else: {what_to_do}")
-    for statement in _statements(_SCHEMA):
-        db.execute(statement)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    log.info("created transcript index %s", path)
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into statements (executescript would commit our transaction)."""
-    statements, current = [], ""
-    for line in script.strip().splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return statements
-
-
-def _user_version(db: sqlite3.Connection) -> int:
-    version: int = db.execute("PRAGMA user_version").fetchone()[0]
-    return version

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import SearchError
 from assistant.events import (
     Event,
     IntentMatched,
@@ -190,13 +189,10 @@ def test_retention_leaves_transcribed_files_alone(path: Path) -> None:
 
 # -- a bad index
 
-def test_a_bad_index_file_makes_open_raise(path: Path) -> None:
+def test_a_bad_index_file_is_set_aside_and_a_new_one_records(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a database at all\x00\x01\x02" * 100)
-    history = CommandHistory(path, 30)
-    try:
-        with pytest.raises(SearchError, match="not a transcript index"):
-            history.open()
-    finally:
-        history.close()
-    assert path.read_bytes().startswith(b"this is not a database")  # left as it was
+    record(path, turn(1, "what time is it"))  # open() does not raise: the daemon starts
+    [aside] = path.parent.glob("transcripts.db.corrupt-*")
+    assert aside.read_bytes().startswith(b"this is not a database")  # kept as it was
+    assert said(path) == {"what time is it": None}
