@@ -10,10 +10,12 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from assistant.errors import ControlError
+from assistant.setaside import set_aside
 
 log = logging.getLogger(__name__)
 COMMANDS = ("listen",)
@@ -62,10 +64,23 @@ def _claim(path: Path) -> None:
         raise ControlError(
             f"{path.parent}: must belong to you with mode 0700 (it is {folder.st_mode & 0o777:o}, "
             f"owner uid {folder.st_uid}); fix it or set conversation.control_socket.")
-    if path.exists():
-        if _answers(path):
-            raise ControlError(f"{path}: another assistant daemon is already running here.")
-        path.unlink()  # left behind by a daemon that died
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        set_aside(path, "not a socket, where the control socket belongs",
+                  "a new control socket is made in its place.")
+        return
+    if _answers(path):
+        raise ControlError(
+            f"{path}: another assistant daemon is already running and answers on this socket. "
+            "Stop it first (systemctl --user stop assistant), or give this one another "
+            "conversation.control_socket.")
+    # Left behind by a daemon that was killed: a socket holds nothing, so it is just replaced.
+    path.unlink(missing_ok=True)
+    log.warning("%s: no daemon answers on this control socket (left by one that did not stop "
+                "cleanly); replaced it with a new one. Nothing to do.", path)
 
 
 def _release(path: Path) -> None:
@@ -74,11 +89,18 @@ def _release(path: Path) -> None:
 
 
 def _answers(path: Path) -> bool:
+    """Whether a process listens on the socket. Only "refused" means no one: any other failure
+    (a full backlog, a timeout) may be a busy live daemon, whose socket must not be taken."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
         try:
             sock.connect(str(path))
-        except OSError:
+        except (ConnectionRefusedError, FileNotFoundError):
             return False
+        except OSError as exc:
+            raise ControlError(
+                f"{path}: cannot tell whether another daemon is using it ({exc}); if none is, "
+                "remove the file and start again.") from exc
     return True
 
 
