@@ -22,7 +22,7 @@ from assistant.transcribe.index import TranscriptIndex
 from assistant.transcribe.result import FileTranscript, Segment
 from tests.integration.helpers import speak
 from tests.integration.live import LiveDaemon, wait
-from tests.readonly import read_only
+from tests.unwritable import read_only
 
 pytestmark = pytest.mark.integration
 NABU = "wakeword/pymicrowakeword_okay_nabu_2.wav"

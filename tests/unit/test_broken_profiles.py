@@ -16,7 +16,7 @@ import pytest
 from assistant.setaside import set_aside_copies
 from assistant.speakers.identify import _Profiles, identify
 from assistant.speakers.profiles import MODEL_ID, ProfileStore
-from tests.readonly import frozen
+from tests.unwritable import frozen
 
 
 def unit(*values: float, size: int = 256) -> list[float]:

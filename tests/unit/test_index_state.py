@@ -20,7 +20,7 @@ from assistant.setaside import set_aside_copies
 from assistant.transcribe.history import CommandHistory
 from assistant.transcribe.index import TranscriptIndex
 from assistant.transcribe.result import FileTranscript, Segment
-from tests.readonly import frozen
+from tests.unwritable import frozen
 
 NOW = datetime(2026, 11, 23, 10, 15, 3)
 

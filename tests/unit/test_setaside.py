@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.setaside import KEEP, set_aside, set_aside_copies
-from tests.readonly import frozen
+from tests.unwritable import frozen
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -21,8 +21,8 @@ from assistant.intents.handlers.timers import timer_handlers
 from assistant.intents.matching import IntentMatch
 from assistant.setaside import KEEP, set_aside_copies
 from assistant.timers import TimerService
-from tests.readonly import frozen
 from tests.unit.test_timers import run_until
+from tests.unwritable import frozen
 
 CONTEXT = HandlerContext(turn_id=1, now=datetime(2024, 5, 1, 12, 0), last_reply=None)
 NOT_SAVED = "But I could not save it, so a restart would lose it."
