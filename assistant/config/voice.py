@@ -86,8 +86,11 @@ class TtsSettings(Section):
     placement: Placement = "process"
     """Where the voice runs (espeak-ng, the fallback, always runs in the daemon)."""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 15.0
-    """One sentence may take this long; then the worker is restarted and the fallback voice
-    speaks."""
+    """One piece of text may take this long; then the worker is restarted and the fallback
+    voice speaks."""
+    max_chars: Annotated[int, Field(ge=100, le=50_000)] = 2000
+    """The most one request to speak says (a reply, an announcement, `assistant say`); a longer
+    text is cut at a word boundary, with an ellipsis, and the log says so."""
 
 
 class ConversationSettings(Section):

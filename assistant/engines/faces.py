@@ -20,7 +20,9 @@ from assistant.engines.calls import Reply
 from assistant.engines.spec import EngineSpec
 from assistant.engines.wire import Header
 from assistant.errors import AssistantError, ModelError, SynthesisError
-from assistant.tts.espeak import split_sentences
+from assistant.quoting import excerpt
+from assistant.tts import text as speech_text
+from assistant.tts.text import SpeechText
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,18 @@ class AsrEngine:
 
 
 class TtsEngine:
-    """The configured voice, then the fallback voice, sentence by sentence."""
+    """The configured voice, then the fallback voice, piece by piece.
 
-    def __init__(self, voices: Sequence[Placement]) -> None:
+    Every text any voice speaks is prepared here first (tts/text.py): control characters
+    removed, capped at `max_chars` (tts.max_chars) and split into short pieces, one request
+    each, so no request can make a voice's memory grow without bound.
+    """
+
+    def __init__(self, voices: Sequence[Placement],
+                 max_chars: int = speech_text.MAX_CHARS) -> None:
         self._voices = list(voices)
         self._ready: list[Placement] = []
+        self._max_chars = max_chars
 
     async def start(self) -> None:
         """Load every voice; one that cannot load is left out (with a warning), unless none
@@ -73,12 +82,24 @@ class TtsEngine:
         if not self._ready:
             raise ModelError("no voice could be loaded; see the warnings above")
 
-    async def synthesize(self, text: str, turn_id: int | None = None
+    def prepare(self, text: str) -> SpeechText:
+        """What of `text` is said, and in which pieces; a text over the cap is cut (at a word
+        boundary, with an ellipsis) and the log says so."""
+        speech = speech_text.prepare(text, self._max_chars)
+        if speech.cut:
+            said = len(speech.text) - len(speech_text.ELLIPSIS)
+            log.warning("text to speak has %d characters, more than tts.max_chars (%d): saying "
+                        "the first %d, to the end of a word ('%s…')", speech.full_chars,
+                        self._max_chars, said, excerpt(speech.text[:60]))
+        return speech
+
+    async def synthesize(self, text: str | SpeechText, turn_id: int | None = None
                          ) -> AsyncIterator[tuple[str, AudioChunk]]:
-        """(voice name, audio) per sentence. A sentence the voice fails on, or that comes while
-        its worker restarts, is spoken by the next voice; the voice after is tried again."""
-        for sentence in split_sentences(text):
-            yield await self._sentence(sentence, turn_id)
+        """(voice name, audio) per piece. A piece the voice fails on, or that comes while its
+        worker restarts, is spoken by the next voice; the voice after is tried again."""
+        speech = self.prepare(text) if isinstance(text, str) else text
+        for piece in speech.pieces:
+            yield await self._sentence(piece, turn_id)
 
     async def _sentence(self, sentence: str, turn_id: int | None) -> tuple[str, AudioChunk]:
         # A restarting voice is skipped while another can speak now; if none can, wait.

@@ -46,6 +46,7 @@ from assistant.intents.matching import IntentMatch
 from assistant.intents.router import Router
 from assistant.pipeline.speculation import Guess, PreparedReply, Speculation
 from assistant.pipeline.workers import Worker
+from assistant.quoting import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +247,15 @@ class TurnRunner:
 
     async def speak(self, turn_id: int | None, text: str, since_wall: float | None,
                     success: bool = True, prepared: PreparedReply | None = None) -> None:
-        """Synthesize sentence by sentence and play each as soon as it exists (or play the audio
-        synthesized during the pause, when it is this very text)."""
+        """Synthesize piece by piece and play each as soon as it exists (or play the audio
+        synthesized during the pause, when it is this very text). What is said, and reported,
+        is the text as the voice gets it: cleaned and capped (TtsEngine.prepare)."""
+        speech = self._tts.prepare(text)
+        if not speech.pieces:
+            log.warning("nothing to say: '%s' has no speakable characters", excerpt(text))
+        text = speech.text
         started = False
-        chunks = _replay(prepared.chunks) if prepared else self._tts.synthesize(text, turn_id)
+        chunks = _replay(prepared.chunks) if prepared else self._tts.synthesize(speech, turn_id)
         try:
             async for voice, chunk in chunks:
                 await self._sink.write(chunk)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,13 +18,8 @@ from collections.abc import Iterator
 
 from assistant.audio.format import AudioChunk, AudioFormat
 from assistant.errors import ModelError, SynthesisError, SynthesisOutputError, SynthesisTimeout
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_SHOWN_CHARS = 200
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
+from assistant.quoting import excerpt
+from assistant.tts.text import pieces
 
 
 class EspeakSynthesizer:
@@ -43,8 +37,9 @@ class EspeakSynthesizer:
     def synthesize(self, text: str) -> Iterator[AudioChunk]:
         if self._binary is None:
             raise SynthesisError("espeak-ng is not loaded; call load() first")
-        for sentence in split_sentences(text):
-            yield _read_wav(self._run(self._binary, sentence), self._binary)
+        # Clean, bounded pieces: a NUL in an argument is an error, not speech.
+        for piece in pieces(text):
+            yield _read_wav(self._run(self._binary, piece), self._binary)
 
     def _run(self, binary: str, sentence: str) -> bytes:
         """espeak-ng's WAV for one sentence (its stdout), within the time limit."""
@@ -71,7 +66,7 @@ class EspeakSynthesizer:
         if process.returncode != 0:
             how = (f"was killed by signal {-process.returncode}" if process.returncode < 0
                    else f"exited with code {process.returncode}")
-            said = stderr.decode(errors="replace").strip()[:_SHOWN_CHARS] or "no error output"
+            said = excerpt(stderr.decode(errors="replace").strip()) or "no error output"
             raise SynthesisError(f"{binary} {how}: {said}; check tts.espeak_voice "
                                  f"({self._voice!r}; `{binary} --voices` lists them)")
         return stdout
