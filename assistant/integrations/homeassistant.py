@@ -17,18 +17,20 @@ import httpx
 
 from assistant.config import HomeAssistantSettings
 from assistant.errors import ConfigError, HandlerError
+from assistant.quoting import excerpt
 
 log = logging.getLogger(__name__)
 
-_SHOWN_CHARS = 200
-"""How much of an error body a message quotes."""
+MAX_STATE_CHARS = 255
+"""Home Assistant keeps no longer states (longer attributes go in `attributes`)."""
 _DOTTED_ID = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
 class EntityState:
     entity_id: str
-    state: str
+    state: str | None
+    """None when Home Assistant sent a state longer than MAX_STATE_CHARS: not a state."""
     attributes: dict[str, Any]
 
 
@@ -95,8 +97,14 @@ class HomeAssistantClient:
         if not (isinstance(body, dict) and isinstance(body.get("state"), str)
                 and isinstance(body.get("attributes", {}), dict)):
             raise HandlerError(f"Home Assistant's state of {entity_id} is malformed (no state "
-                               f"string): {_shorten(json.dumps(body))}")
-        return EntityState(str(body.get("entity_id", entity_id)), body["state"],
+                               f"string): {excerpt(json.dumps(body))}")
+        state: str | None = body["state"]
+        if state is not None and len(state) > MAX_STATE_CHARS:
+            log.warning("Home Assistant sent a %d-character state for %s (it keeps at most "
+                        "%d); its state is unreadable: %s", len(state), entity_id,
+                        MAX_STATE_CHARS, excerpt(state))
+            state = None
+        return EntityState(str(body.get("entity_id", entity_id)), state,
                            dict(body.get("attributes", {})))
 
     async def converse(self, text: str, language: str, conversation_id: str | None = None
@@ -112,7 +120,7 @@ class HomeAssistantClient:
         response = body.get("response") if isinstance(body, dict) else None
         if not isinstance(response, dict):
             raise HandlerError("Home Assistant's conversation reply is malformed (no "
-                               f"'response' object): {_shorten(json.dumps(body))}")
+                               f"'response' object): {excerpt(json.dumps(body))}")
         speech = response.get("speech") or {}
         plain = speech.get("plain") if isinstance(speech, dict) else None
         text_out = plain.get("speech") if isinstance(plain, dict) else None
@@ -157,7 +165,7 @@ class HomeAssistantClient:
         except (ValueError, RecursionError) as exc:  # not JSON, or nested too deep
             raise HandlerError(
                 f"Home Assistant sent a reply to {method} {path} that is not JSON "
-                f"({_shorten(_text(response))!r}); is {self._url} really Home Assistant?"
+                f"('{excerpt(_text(response).strip())}'); is {self._url} really Home Assistant?"
             ) from exc
 
     def _raise_for_status(self, response: httpx.Response, *, what: str, not_found: str) -> None:
@@ -187,10 +195,10 @@ def _ha_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (ValueError, RecursionError):
-        return _shorten(_text(response)) or response.reason_phrase
+        return excerpt(_text(response).strip()) or response.reason_phrase
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return _shorten(body["message"])
-    return _shorten(_text(response))
+        return excerpt(body["message"].strip())
+    return excerpt(_text(response).strip())
 
 
 def body_text(content: bytes, charset: str | None) -> str:
@@ -208,7 +216,3 @@ def body_text(content: bytes, charset: str | None) -> str:
 def _text(response: httpx.Response) -> str:
     return body_text(response.content, response.charset_encoding)
 
-
-def _shorten(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."

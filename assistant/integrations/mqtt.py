@@ -36,6 +36,8 @@ from assistant.events import (
     to_json,
 )
 from assistant.integrations.discovery import discovery_messages, package_version
+from assistant.quoting import excerpt
+from assistant.tts.text import cap, normalize
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,18 @@ SEND_TIMEOUT_S = 10.0
 SHUTDOWN_S = 2.0
 WARN_EVERY_S = 300.0
 INCOMING_QUEUE = 1000
-MAX_SAY_CHARS = 2000
+MAX_SAY_CHARS = 50000
+"""The most of a `say` that is passed on (cut at a word boundary): the most tts.max_chars lets
+be said; the voice cuts at its own cap."""
+MAX_STATE_BYTES = 4096
+"""A watched topic's payload longer than this is no device state (zigbee2mqtt's JSON states
+are a few hundred bytes): its watchers are told it is unreadable."""
 COMMANDS = ("say", "listen", "mute", "unmute", "mute/set")
 
 CommandCallback = Callable[[str, str], None]
+WatchCallback = Callable[[str | None], None]
+"""Called with each payload on a watched topic; None for one that is not readable text
+(not UTF-8, or longer than MAX_STATE_BYTES)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class MqttLink:
         self._site = site_id(site)
         self._prefix = mqtt_prefix(settings, site)
         self._on_command = on_command
-        self._watches: dict[str, list[Callable[[str], None]]] = {}
+        self._watches: dict[str, list[WatchCallback]] = {}
         self._outbox: deque[_Outgoing] = deque(maxlen=settings.queue_size)
         self._wake = asyncio.Event()
         self._connected = False
@@ -118,9 +128,11 @@ class MqttLink:
         """Connected, announced ("online", discovery) and subscribed to commands and watches."""
         return self._connected
 
-    def watch(self, topic: str, callback: Callable[[str], None]) -> None:
+    def watch(self, topic: str, callback: WatchCallback) -> None:
         """Call `callback(payload)` for every message on `topic` (wildcards allowed), retained
-        ones included. Subscribed on every connect, so register before run()."""
+        ones included; None for a payload that is not readable text (too long, not UTF-8), so
+        the watcher knows the last one it had is no longer current. Subscribed on every
+        connect, so register before run()."""
         if self._running:
             log.warning("MQTT watch on %s registered while running: active after reconnect", topic)
         self._watches.setdefault(topic, []).append(callback)
@@ -253,7 +265,8 @@ class MqttLink:
             try:
                 self._dispatch(message.topic.value, message.payload)
             except Exception:
-                log.exception("MQTT message on %s could not be handled", message.topic.value)
+                log.exception("MQTT message on %s could not be handled",
+                              excerpt(message.topic.value))
 
     def _dispatch(self, topic: str, payload: object) -> None:
         name = topic[len(self._prefix):] if topic.startswith(self._prefix) else None
@@ -261,25 +274,40 @@ class MqttLink:
             self._command(name, payload)
         for pattern, callbacks in self._watches.items():
             if aiomqtt.Topic(topic).matches(pattern):
-                text = _text(payload)
-                if text is None:
-                    log.warning("MQTT %s: payload is not UTF-8 text; ignored", topic)
-                    return
+                state = self._state(topic, payload)
                 for callback in callbacks:
-                    callback(text)
+                    callback(state)
+
+    @staticmethod
+    def _state(topic: str, payload: object) -> str | None:
+        """A watched payload as text, or None (with a warning) when it cannot be a state."""
+        size = _size(payload)
+        if size > MAX_STATE_BYTES:
+            log.warning("MQTT %s: a %d-byte payload is no device state (at most %d); its "
+                        "state is unreadable: %s", excerpt(topic), size, MAX_STATE_BYTES,
+                        excerpt(_shown(payload)))
+            return None
+        text = _text(payload)
+        if text is None:
+            log.warning("MQTT %s: payload is not UTF-8 text; its state is unreadable: %s",
+                        excerpt(topic), excerpt(_shown(payload)))
+        return text
 
     def _command(self, name: str, payload: object) -> None:
-        text = _text(payload)
         if name == "say":
-            if not text or not text.strip():
-                log.warning("MQTT %ssay: needs UTF-8 text to speak; ignored", self._prefix)
+            # One character more than is kept: cap() then sees a cut word and drops it.
+            text = _text(payload, MAX_SAY_CHARS + 1)
+            spoken = cap(normalize(text), MAX_SAY_CHARS) if text is not None else ""
+            if not spoken:
+                log.warning("MQTT %ssay: needs UTF-8 text to speak, got '%s'; ignored",
+                            self._prefix, excerpt(_shown(payload)))
                 return
-            self._on_command("say", text.strip()[:MAX_SAY_CHARS])
+            self._on_command("say", spoken)
         elif name == "mute/set":
-            value = (text or "").strip().upper()
+            value = (_text(payload) or "").strip().upper() if _size(payload) <= 16 else ""
             if value not in ("ON", "OFF"):
-                log.warning("MQTT %smute/set: expected ON or OFF, got %r; ignored",
-                            self._prefix, payload)
+                log.warning("MQTT %smute/set: expected ON or OFF, got '%s'; ignored",
+                            self._prefix, excerpt(_shown(payload)))
                 return
             self._on_command("mute" if value == "ON" else "unmute", "")
         else:
@@ -338,13 +366,33 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _text(payload: object) -> str | None:
-    if isinstance(payload, bytes | bytearray):
-        try:
-            return bytes(payload).decode("utf-8")
-        except UnicodeDecodeError:
+def _text(payload: object, max_chars: int | None = None) -> str | None:
+    """The payload as UTF-8 text (None if it is not), its first `max_chars` characters."""
+    if not isinstance(payload, bytes | bytearray):
+        text = "" if payload is None else str(payload)
+        return text if max_chars is None else text[:max_chars]
+    data = bytes(payload if max_chars is None else payload[: max_chars * 4])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Cut off mid-character (a character is at most 4 bytes): the text before it is good.
+        if len(data) == len(payload) or exc.start < len(data) - 3:
             return None
-    return None if payload is None else str(payload)
+        text = data[: exc.start].decode("utf-8")
+    return text if max_chars is None else text[:max_chars]
+
+
+def _size(payload: object) -> int:
+    if isinstance(payload, bytes | bytearray):
+        return len(payload)
+    return 0 if payload is None else len(str(payload))
+
+
+def _shown(payload: object) -> str | bytes | bytearray:
+    """A payload as excerpt() quotes it (it reads only the start)."""
+    if isinstance(payload, bytes | bytearray):
+        return payload
+    return "" if payload is None else str(payload)
 
 
 class _Retry:

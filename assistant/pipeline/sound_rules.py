@@ -17,6 +17,7 @@ from assistant.intents.handlers.actions import ActionHandler
 from assistant.intents.handlers.base import HandlerContext, Publisher
 from assistant.intents.matching import IntentMatch
 from assistant.intents.templates import check, render
+from assistant.quoting import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,8 @@ class SoundRules:
                    event: SoundDetected) -> None:
         context = HandlerContext(turn_id=0, now=datetime.now().astimezone(), last_reply=None)
         result = await action.handle(IntentMatch(f"SoundRule{i}", slots, event.label), context)
-        if not result.success:
-            log.warning("sound rule %d: %s", i, result.speech)
+        if not result.success:  # its answer may be a web hook's whole reply
+            log.warning("sound rule %d: %s", i, excerpt(result.speech))
 
     async def _contained(self, where: str, event: SoundDetected,
                          step: Coroutine[Any, Any, None]) -> None:

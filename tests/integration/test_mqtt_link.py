@@ -153,7 +153,10 @@ async def test_commands(broker: Broker, caplog: pytest.LogCaptureFixture) -> Non
                 ("say", b"\xff\xfe bad", None),
                 ("say", "", None),
                 ("mute/set", "OFF", ("unmute", "")),
-                ("say", "x" * 3000, ("say", "x" * 2000)),
+                # Passed on whole and cleaned: the voice caps it (tts.max_chars), at a word
+                # boundary, never mid-word.
+                ("say", "x" * 3000, ("say", "x" * 3000)),
+                ("say", "Dinner\x00 is\r\n ready\x07", ("say", "Dinner is ready")),
             ]
             for topic, payload, call in cases:
                 pub.publish(PREFIX + topic, payload)

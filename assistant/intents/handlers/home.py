@@ -208,12 +208,26 @@ class HomeHandlers:
         asked = match.slots.get("state")
         if asked is None:
             device = devices[0]
-            raw = self._registry.state(device)
-            if raw is None:
-                return HandlerResult(f"I haven't heard from the {device.name} yet.", False)
+            unknown = self._not_known(device)
+            if unknown is not None:
+                return unknown
             unit = f" {device.unit}" if device.unit else ""
-            return HandlerResult(f"The {device.name} is {raw}{unit}.")
+            return HandlerResult(f"The {device.name} is {self._value(device)}{unit}.")
         return self._answer(str(asked).casefold(), target, devices)
+
+    def _not_known(self, device: DeviceSettings) -> HandlerResult | None:
+        """The answer when the device's state is not known (none yet, or unreadable)."""
+        seen = self._registry.state(device)
+        if seen is None:
+            return HandlerResult(f"I haven't heard from the {device.name} yet.", False)
+        if seen.value is None:  # never read out: it may be anything, of any length
+            return HandlerResult(f"I can't tell; the {device.name} sent a state I can't read.",
+                                 False)
+        return None
+
+    def _value(self, device: DeviceSettings) -> str:
+        seen = self._registry.state(device)
+        return seen.value if seen is not None and seen.value is not None else "unknown"
 
     def _answer(self, asked: str, target: Target, devices: list[DeviceSettings]
                 ) -> HandlerResult:
@@ -222,11 +236,11 @@ class HomeHandlers:
         known = [(d, self._registry.is_on(d)) for d in devices]
         unknown = [d for d, on in known if on is None]
         if len(devices) == 1 and unknown:
-            seen = self._registry.state(devices[0])
-            if seen is None:
-                return HandlerResult(f"I haven't heard from the {devices[0].name} yet.", False)
-            return HandlerResult(f"I can't tell; the {devices[0].name} last said {seen!r}.",
-                                 False)
+            not_known = self._not_known(devices[0])
+            if not_known is not None:
+                return not_known
+            return HandlerResult(f"I can't tell; the {devices[0].name} last said "
+                                 f"{self._value(devices[0])!r}.", False)
         matching = [d for d, on in known if on is not None and on == wanted]
         if len(devices) == 1:
             device = devices[0]
