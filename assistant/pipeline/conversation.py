@@ -52,6 +52,7 @@ from assistant.pipeline.messages import (
     StartTurn,
     TurnEnded,
 )
+from assistant.quoting import excerpt
 
 log = logging.getLogger(__name__)
 MAX_PENDING_ANNOUNCEMENTS = 8
@@ -348,8 +349,8 @@ class Conversation:
     def _queue_announcement(self, event: Input) -> None:
         assert isinstance(event, Announce)
         if len(self._announcements) >= MAX_PENDING_ANNOUNCEMENTS:
-            log.warning("too many announcements waiting; dropped %r",
-                        self._announcements.popleft())
+            log.warning("too many announcements waiting; dropped %s",
+                        excerpt(self._announcements.popleft()))
         self._announcements.append(event.text)
 
     def _announce_next(self) -> None:

@@ -32,6 +32,7 @@ from assistant.intents.actions import (
 from assistant.intents.handlers.base import HandlerContext, HandlerResult, Publisher, refusal
 from assistant.intents.matching import IntentMatch
 from assistant.intents.templates import check, check_value, render, render_value
+from assistant.quoting import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class ActionHandler:
         if code != 0:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no error output"]
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            raise HandlerError(f"{path} {how}: {last[0][:200]}")
+            raise HandlerError(f"{path} {how}: {excerpt(last[0])}")
         return stdout.decode(errors="replace").strip()
 
 
@@ -217,7 +218,7 @@ async def _fetch(action: HttpAction, url: str, headers: dict[str, str], body: An
                            "and that the service is running") from exc
     text = body_text(bytes(content[:OUTPUT_LIMIT_BYTES]), response.charset_encoding)
     if not response.is_success:
-        snippet = text.strip()[:200]
+        snippet = excerpt(text.strip()) if text.strip() else ""
         raise HandlerError(f"{what} answered {response.status_code} {response.reason_phrase}"
                            f"{': ' + snippet if snippet else ''}; check the URL, the request "
                            "and the service's log")
