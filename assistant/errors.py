@@ -31,6 +31,12 @@ class AudioDeviceError(AssistantError):
     code = "audio_device"
 
 
+class OutputPathError(AssistantError):
+    """A path given on the command line (--output, --events, --output-dir) cannot be written."""
+
+    code = "output_unwritable"
+
+
 class ModelError(AssistantError):
     code = "model_unavailable"
 
@@ -142,6 +148,9 @@ OUTPUT_LOST = "output_lost"
 """The speaker could not be opened or stopped playing: retried on the next reply."""
 EVENTS_DROPPED = "events_dropped"
 """An event output (a pipe nobody reads) fell behind: events were dropped, listening goes on."""
+RELOAD_FAILED = "reload_failed"
+"""SIGHUP: the new settings are valid but the daemon could not start with them (a model that
+cannot be loaded, a device that is not there): it runs on with the settings it had."""
 
 
 def error_for(code: str, message: str) -> AssistantError:

@@ -37,6 +37,7 @@ def transcribe(settings: Settings, request: TranscribeRequest) -> int:
     from rich.console import Console
 
     from assistant.commands.speakers import who_speaks
+    from assistant.preflight import check_output_folder
     from assistant.transcribe.engine import BatchTranscriber, TranscribeOptions
     from assistant.transcribe.formats import parse_formats
     from assistant.transcribe.index import TranscriptIndex
@@ -51,6 +52,8 @@ def transcribe(settings: Settings, request: TranscribeRequest) -> int:
     if request.language is not None and not re.fullmatch(r"[a-z]{2,3}", request.language):
         raise ConfigError(
             f"--language {request.language!r}: give a language code such as en or de.")
+    if request.output_dir is not None:  # before any model loads
+        check_output_folder("--output-dir", request.output_dir)
     who = who_speaks(settings)
     options = TranscribeOptions(
         model=request.model or chosen.model or settings.asr.model, device=chosen.device,
