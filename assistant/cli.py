@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,7 +55,10 @@ def _add_daemon_commands(add: _Add) -> None:
                      help="write replies to this WAV file, or 'none'; default: the speaker "
                           "(with --demo: demo-replies.wav)")
     run.add_argument("--events", metavar="FILE",
-                     help="write one JSON object per event to FILE ('-' for stdout)")
+                     help="write one JSON object per event to FILE ('-' for stdout); the file "
+                          "is replaced")
+    run.add_argument("--append", action="store_true",
+                     help="with --events FILE: add to the file instead of replacing it")
     run.add_argument("--realtime", action="store_true",
                      help="pace file input to real time, as a microphone would deliver it")
     run.add_argument("--quiet", action="store_true", help="no human-readable trace")
@@ -181,7 +185,13 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        if args.append and args.events in (None, "-"):
+            parser.error("--append adds to an events file: give --events FILE too")
+        # SIGHUP reloads the settings once the daemon runs; until then it must not kill it.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config: Path | None = getattr(args, "config", None)
     try:
         if args.command == "check-config":
@@ -211,7 +221,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             return run(settings, RunRequest(
                 input=args.input, demo=args.demo, input_rate_hz=args.input_rate,
                 input_channels=args.input_channels, output=args.output, events=args.events,
-                realtime=args.realtime, quiet=args.quiet))
+                append=args.append, realtime=args.realtime, quiet=args.quiet,
+                config=getattr(args, "config", None), log_level=getattr(args, "log_level", None)))
         case "listen":
             from assistant.commands.run import listen
 

@@ -22,6 +22,8 @@ class Stage(IntEnum):
     TURN = 10
     SPEAKER = 11
     SOUND = 12
+    CONFIG = 13
+    """The settings (a reload on SIGHUP)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,16 @@ class Stats(Event):
 @dataclass(frozen=True)
 class InputEnded(Event):
     type: ClassVar[str] = "input_ended"
+
+
+@dataclass(frozen=True)
+class SettingsReloaded(Event):
+    """SIGHUP: the settings file was read again and the daemon runs on the new settings (its
+    models loaded and warm again)."""
+
+    type: ClassVar[str] = "settings_reloaded"
+    changed: tuple[str, ...] = ()
+    """The top-level sections that differ from before (e.g. "responses", "wake")."""
 
 
 def to_dict(event: Event) -> dict[str, Any]:

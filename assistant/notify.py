@@ -1,4 +1,5 @@
-"""systemd notifications (sd_notify): READY=1, WATCHDOG=1, STOPPING=1; no-ops outside systemd."""
+"""systemd notifications (sd_notify): READY=1, RELOADING=1, WATCHDOG=1, STOPPING=1; no-ops outside
+systemd."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ def notify(message: str) -> bool:
         log.warning("sd_notify(%s) failed: %s", message, exc)
         return False
     return True
+
+
+def notify_reloading() -> bool:
+    """RELOADING=1 (READY=1 follows once the new settings run), stamped with the monotonic
+    clock as systemd wants it, to match the message to the reload it asked for."""
+    now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    return notify(f"RELOADING=1\nMONOTONIC_USEC={now_us}")
 
 
 def watchdog_interval_s() -> float | None:

@@ -22,6 +22,7 @@ from assistant.events import (
     ListenTimedOut,
     MusicDetected,
     Replied,
+    SettingsReloaded,
     SoundDetected,
     SpeakerIdentified,
     StageFailed,
@@ -42,6 +43,10 @@ class EventBus:
 
     def add(self, output: Callable[[Event], None]) -> None:
         self._outputs.append(output)
+
+    def remove(self, output: Callable[[Event], None]) -> None:
+        """Stop sending to `output` (a part of the daemon that a reload replaced)."""
+        self._outputs = [o for o in self._outputs if o != output]
 
     def emit(self, event: Event) -> None:
         for output in self._outputs:
@@ -151,6 +156,9 @@ class HumanTrace:
             return "[dim]no command after the wake word[/]"
         if isinstance(event, TurnCancelled):
             return "[yellow]interrupted[/]"
+        if isinstance(event, SettingsReloaded):
+            changed = ", ".join(event.changed) or "nothing"
+            return f"[bold]reloaded[/]   the settings (changed: {escape(changed)})"
         if isinstance(event, StageFailed):
             return f"[bold red]failed[/]     {event.stage.name.lower()}: {escape(event.message)}"
         return None

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
+import selectors
 import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from assistant.audio.convert import StreamConverter, pcm_to_float
 from assistant.audio.files import iter_file_chunks
 from assistant.audio.format import AudioChunk, AudioFormat
 from assistant.audio.hub import AudioHub
+from assistant.errors import AudioInputError
+
+log = logging.getLogger(__name__)
 
 _BATCH = 50  # chunks decoded per worker-thread call (1 s of audio)
 
@@ -42,16 +48,53 @@ async def run_file_source(chunks: Iterator[AudioChunk], hub: AudioHub, realtime:
     await hub.close()
 
 
-async def run_stdin_source(
-    hub: AudioHub, fmt: AudioFormat, stream: BinaryIO | None = None
-) -> None:
+@dataclass(frozen=True)
+class StdinInput:
+    """Raw PCM on stdin, looked at before anything loads (`open_stdin`)."""
+
+    stream: BinaryIO
+    head: bytes
+    """What was read already (the first block, where reading it could not block)."""
+    pollable: bool
+    """A pipe, socket or terminal: read by the event loop. Regular files and /dev/null are not
+    (epoll refuses them), and reading them never blocks."""
+    regular: bool
+    """A regular file: a recording, replayed like --input FILE."""
+
+    @property
+    def empty(self) -> bool:
+        """Known to hold nothing at all (an empty file, /dev/null)."""
+        return not self.pollable and not self.head
+
+
+def open_stdin(fmt: AudioFormat, stdin: TextIO | None = None) -> StdinInput:
+    """stdin as audio; AudioInputError when it is closed (`<&-`), before anything loads."""
+    text = sys.stdin if stdin is None else stdin  # None when fd 0 was closed at start
+    try:
+        if text is None:
+            raise ValueError("no stdin")
+        stream = text.buffer
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        raise AudioInputError(
+            "--input -: stdin is closed, so there is no audio to read. Pipe raw 16-bit PCM "
+            "into it (arecord -f S16_LE -r 16000 -c 1 | assistant run --input -) or use "
+            "--input FILE.") from None
+    pollable = _pollable(fd)
+    head = b"" if pollable else stream.read(fmt.bytes_for_ms(100))
+    return StdinInput(stream, head, pollable, stat.S_ISREG(mode))
+
+
+async def run_stdin_source(hub: AudioHub, fmt: AudioFormat, source: StdinInput) -> None:
     """Raw little-endian PCM in `fmt` on stdin, until end of file."""
-    reader = stream if stream is not None else sys.stdin.buffer
     converter = StreamConverter(fmt.rate_hz)
     frame = fmt.width_bytes * fmt.channels
     leftover = b""
+    received = 0
     try:
-        async for data in _read_blocks(reader, fmt.bytes_for_ms(100)):
+        async for data in _read_blocks(source, fmt.bytes_for_ms(100)):
+            received += len(data)
             data = leftover + data
             usable = len(data) - len(data) % frame
             leftover = data[usable:]
@@ -62,13 +105,18 @@ async def run_stdin_source(
     except BaseException:
         hub.close_nowait()
         raise
+    if not received:
+        log.warning("stdin ended before any audio came: nothing to hear")
     await hub.close()
 
 
-async def _read_blocks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
-    """Pipes are read by the event loop, so a quiet pipe never holds up shutdown; regular files
-    (which the loop cannot watch, and which never block) are read directly."""
-    if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+async def _read_blocks(source: StdinInput, size: int) -> AsyncIterator[bytes]:
+    """Pipes are read by the event loop, so a quiet pipe never holds up shutdown; what the loop
+    cannot watch (regular files, /dev/null) never blocks, and is read directly."""
+    stream = source.stream
+    if source.head:
+        yield source.head
+    if not source.pollable:
         while data := stream.read(size):
             yield data
             await asyncio.sleep(0)
@@ -88,6 +136,17 @@ async def _read_blocks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
                 return
     finally:
         transport.close()
+
+
+def _pollable(fd: int) -> bool:
+    """Whether the event loop can watch `fd` (asyncio's pipe reader needs that; it would fail
+    later, in a callback, and the read would wait for good)."""
+    with selectors.DefaultSelector() as selector:
+        try:
+            selector.register(fd, selectors.EVENT_READ)
+        except (PermissionError, ValueError):  # epoll: EPERM for files that are always ready
+            return False
+    return True
 
 
 def _take(chunks: Iterator[AudioChunk], n: int) -> list[AudioChunk]:

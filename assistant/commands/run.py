@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from assistant.config import Settings
 
@@ -21,8 +22,14 @@ class RunRequest:
     output: str | None = None
     """A WAV file, 'none', or None for the speaker (with demo: demo-replies.wav)."""
     events: str | None = None
+    append: bool = False
+    """Add to the events file instead of replacing it."""
     realtime: bool = False
     quiet: bool = False
+    config: Path | None = None
+    """The settings file (read again on SIGHUP); None: the default one."""
+    log_level: str | None = None
+    """--log-level, kept over logging.level when the settings are reloaded."""
 
 
 def run(settings: Settings, request: RunRequest) -> int:
@@ -33,19 +40,22 @@ def run(settings: Settings, request: RunRequest) -> int:
 async def _run(settings: Settings, request: RunRequest) -> int:
     from assistant.app import RunOptions, run_daemon
     from assistant.audio.format import AudioFormat
+    from assistant.preflight import check_run_outputs
 
     input_path = request.input
     output = request.output
     if request.demo:
         from assistant.demo import demo_path
 
-        input_path = str(await asyncio.to_thread(demo_path, settings))
         output = output or "demo-replies.wav"
+        check_run_outputs(output, request.events)  # before the demo is synthesized
+        input_path = str(await asyncio.to_thread(demo_path, settings))
     options = RunOptions(
         input=input_path, input_format=AudioFormat(request.input_rate_hz, 2,
                                                    request.input_channels),
-        output=output, events=request.events, realtime=request.realtime,
-        trace=not request.quiet,
+        output=output, events=request.events, append=request.append,
+        realtime=request.realtime, trace=not request.quiet, config=request.config,
+        log_level=request.log_level,
     )
     code = await run_daemon(settings, options)
     if output not in (None, "none") and code == 0:
@@ -65,7 +75,10 @@ def listen(settings: Settings) -> int:
 def say(settings: Settings, text: str, output: str | None) -> int:
     """Speak TEXT with the configured voice, or write it to the WAV file OUTPUT."""
     from assistant.app import speak_once
+    from assistant.preflight import check_output_file
 
+    if output is not None:
+        check_output_file("--output", Path(output))  # before the voice loads
     asyncio.run(speak_once(settings, text, output))
     return 0
 
