@@ -5,9 +5,11 @@ a turn does not kill it, SIGTERM in the middle of a turn cancels it and stops cl
 from __future__ import annotations
 
 import configparser
+import json
 import shutil
 import signal
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,13 @@ import pytest
 import yaml
 
 from assistant.audio.files import read_file
+from assistant.bench.pulse import PulseServer, pulse_server
 from assistant.control import send_command
-from tests.conftest import REPO, silence
+from tests.conftest import REPO, require_binary, silence
 from tests.integration.broker import Broker, Collector
 from tests.integration.helpers import speak
 from tests.integration.live import LiveDaemon, wait
+from tests.integration.test_e2e_pulse import play, running_daemon
 
 pytestmark = pytest.mark.integration
 NABU = "wakeword/pymicrowakeword_okay_nabu_2.wav"
@@ -191,6 +195,31 @@ def test_sighup_in_the_middle_of_a_turn(
     assert "Traceback" not in daemon.log()
 
 
+def test_sighup_with_new_mqtt_settings_moves_the_link(
+    broker: Broker, audio_dir: Path, tmp_path: Path
+) -> None:
+    """New MQTT settings (here the site's name, so its topics): the old link says "offline",
+    the new one "online", and commands are published under the new name."""
+    home = slow_home(broker, tmp_path)
+    with Collector(broker, ["assistant/+/available", "assistant/+/intent"]) as seen, \
+            LiveDaemon(tmp_path, home) as daemon:
+        daemon.wait_ready()
+        seen.wait_for("assistant/test/available", payload="online", timeout=30)
+        rewrite(tmp_path, {**home, "site": {"name": "kitchen"}})
+        daemon.proc.send_signal(signal.SIGHUP)
+        [reloaded] = daemon.wait_for("settings_reloaded")
+        assert reloaded["changed"] == ["site"]
+        seen.wait_for("assistant/test/available", payload="offline")
+        seen.wait_for("assistant/kitchen/available", payload="online")
+        daemon.say(command(audio_dir, NABU, TIME))
+        assert json.loads(seen.wait_for("assistant/kitchen/intent", timeout=60))["intent"] == \
+            "HassGetCurrentTime"
+        assert daemon.stop() == 0
+        seen.wait_for("assistant/kitchen/available", payload="offline")
+    assert not seen.payloads("assistant/test/intent")
+    assert "Traceback" not in daemon.log()
+
+
 def test_sigterm_in_the_middle_of_a_turn(
     broker: Broker, audio_dir: Path, tmp_path: Path
 ) -> None:
@@ -213,3 +242,31 @@ def test_the_unit_file_reloads_with_sighup() -> None:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read(REPO / "systemd" / "assistant.service")
     assert unit["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
+
+
+@pytest.fixture
+def sound_server(tmp_path: Path) -> Iterator[PulseServer]:
+    for binary in ("pulseaudio", "pactl", "paplay", "parec"):
+        require_binary(binary)
+    with pulse_server(tmp_path) as server:
+        yield server
+
+
+def test_sighup_with_the_microphone(sound_server: PulseServer, audio_dir: Path, tmp_path: Path,
+                                    build_input: Callable[..., Path]) -> None:
+    """On a real (private) sound server: the microphone and speaker are opened again from the
+    new settings, and stream time goes on from where it was."""
+    with running_daemon(sound_server, tmp_path, {}) as daemon:
+        settings = json.loads(daemon.config.read_text())
+        daemon.config.write_text(json.dumps({**settings, "wake": {"words": ["hey_jarvis"]}}))
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for_event("settings_reloaded")
+        play(sound_server, build_input(500, audio_dir / JARVIS, 300, audio_dir / TIME, 2000))
+        daemon.wait_for_event("playback_finished")
+        assert daemon.stop() == 0, daemon.describe()
+    [reloaded] = daemon.of_type("settings_reloaded")
+    [wake] = daemon.of_type("wake_detected")
+    assert reloaded["changed"] == ["wake"] and wake["wake_word"] == "hey_jarvis"
+    assert wake["at_ms"] > reloaded["at_ms"] > 0, daemon.describe()
+    assert daemon.of_type("replied")[0]["text"].startswith("It's ")
+    assert "Traceback" not in daemon.log()
