@@ -616,6 +616,8 @@ class _Daemon:
                                       settings.asr.timeout_s))
         tts = make_tts(settings, engines)
         speakers = _speaker_identifier(settings, engines)
+        if speakers is not None:
+            await speakers.load_profiles()  # a broken profile is set aside now, not mid-turn
         sounds = SoundEngine(engines.place(
             sound_spec(settings), sound_placement(settings), settings.sounds.timeout_s)) \
             if settings.sounds.enabled else None
@@ -796,7 +798,7 @@ def make_tts(settings: Settings, engines: Engines) -> TtsEngine:
                             if settings.tts.engine != "espeak" else "thread",
                             settings.tts.timeout_s)]
     placed += [engines.place(spec, "thread", settings.tts.timeout_s) for spec in voices[1:]]
-    return TtsEngine(placed)
+    return TtsEngine(placed, max_chars=settings.tts.max_chars)
 
 
 async def speak_once(settings: Settings, text: str, output: str | None) -> None:

@@ -23,10 +23,11 @@ from assistant.errors import OutputPathError
 def file_problem(path: Path, *, replaced: bool = False) -> str | None:
     """Why `path` cannot be written as a file, or None. `replaced`: it is written by renaming a
     new file over it (timers) or has companions beside it (SQLite's journal), so its folder
-    must be writable too."""
+    must be writable too; a folder in its place is then set aside by its owner (setaside.py),
+    and only the folder around it matters."""
     try:
         if path.is_dir():
-            return "is a folder, not a file"
+            return _creatable(path.parent) if replaced else "is a folder, not a file"
         if path.exists():
             if not os.access(path, os.W_OK):
                 return "cannot be written (no permission, or a read-only file system)"
