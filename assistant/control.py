@@ -19,14 +19,26 @@ from assistant.setaside import set_aside
 
 log = logging.getLogger(__name__)
 COMMANDS = ("listen",)
+MAX_REQUEST_BYTES = 1024
+MAX_CLIENTS = 256
+"""At once (each holds a file for at most 5 s); more are turned away at once, so idle clients
+cannot use up the daemon's files (systemd's default limit is 1024)."""
 
 
 async def open_control(path: Path, on_listen: Callable[[], None]) -> asyncio.Server:
     """Bind the socket now (so READY=1 can follow); refuses if another daemon answers on it."""
     _claim(path)
 
+    clients = 0
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal clients
+        clients += 1
         try:
+            if clients > MAX_CLIENTS:
+                writer.write(b"error: busy; try again\n")
+                await writer.drain()
+                return
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             command = line.decode("utf-8", "replace").strip().lower()
             if command == "listen":
@@ -36,12 +48,17 @@ async def open_control(path: Path, on_listen: Callable[[], None]) -> asyncio.Ser
                 writer.write(f"error: unknown command {command[:40]!r}; "
                              f"known: {', '.join(COMMANDS)}\n".encode())
             await writer.drain()
+        except ValueError:  # a line longer than MAX_REQUEST_BYTES
+            with contextlib.suppress(ConnectionError):
+                writer.write(f"error: request longer than {MAX_REQUEST_BYTES} bytes\n".encode())
+                await writer.drain()
         except (TimeoutError, ConnectionError) as exc:
             log.debug("control client dropped: %s", exc)
         finally:
+            clients -= 1
             writer.close()
 
-    server = await asyncio.start_unix_server(client, path=str(path))
+    server = await asyncio.start_unix_server(client, path=str(path), limit=MAX_REQUEST_BYTES)
     os.chmod(path, 0o600)  # only this user may start turns
     log.info("control socket: %s", path)
     return server

@@ -13,6 +13,7 @@ from assistant.config.home import SECRET_KEYS
 from assistant.config.paths import config_file
 from assistant.config.settings import Settings
 from assistant.errors import ConfigError
+from assistant.quoting import excerpt
 
 MAX_ALIASED_VALUES = 100_000
 """Values a config's aliases (*name) may add once expanded: far beyond any real use, far below
@@ -76,6 +77,8 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}.") from exc
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path}: a value cannot be read ({excerpt(str(exc))}).") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a YAML file the assistant reads."
                           ) from None

@@ -96,3 +96,9 @@ def test_an_intents_file_with_a_key_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_custom_intents([path])
     assert "mine.yaml" in caught.value.message and "line 2 and line 4" in caught.value.message
+
+
+def test_a_number_python_will_not_read_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, f"audio:\n  queue_ms: {'9' * 4301}\n")
+    message = error_of(path)
+    assert "a value cannot be read" in message and len(message) < 500

@@ -81,3 +81,45 @@ def test_something_else_in_its_place_is_set_aside(sock_path: Path, kind: str) ->
     assert asyncio.run(serve_and_listen(sock_path)) == ["listen"]
     [aside] = set_aside_copies(sock_path)
     assert aside.is_dir() if kind == "folder" else aside.read_text() == "my notes"
+
+
+def ask(path: Path, data: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        return sock.makefile("rb").readline()
+
+
+def test_a_huge_request_is_answered_and_too_many_clients_are_turned_away(
+    sock_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("assistant.control.MAX_CLIENTS", 3)
+
+    async def scenario() -> tuple[bytes, bytes, bytes, list[str]]:
+        heard: list[str] = []
+        server = await open_control(sock_path, lambda: heard.append("listen"))
+        task = asyncio.create_task(serve_control(server, sock_path))
+        idle = []
+        try:
+            huge = await asyncio.to_thread(ask, sock_path, b"l" * 70_000 + b"\n")
+            for _ in range(3):  # idle clients hold every place
+                _reader, writer = await asyncio.open_unix_connection(str(sock_path))
+                idle.append(writer)
+            await asyncio.sleep(0.1)
+            busy = await asyncio.to_thread(ask, sock_path, b"listen\n")
+            for writer in idle:
+                writer.close()
+            await asyncio.sleep(0.1)
+            ok = await asyncio.to_thread(ask, sock_path, b"listen\n")
+            return huge, busy, ok, heard
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    huge, busy, ok, heard = asyncio.run(scenario())
+    assert huge == b"error: request longer than 1024 bytes\n"
+    assert busy == b"error: busy; try again\n"
+    assert ok == b"ok\n" and heard == ["listen"]
+    assert "Traceback" not in caplog.text and "Unhandled exception" not in caplog.text

@@ -154,9 +154,9 @@ class ActionHandler:
         path = program_allowed(program, self._shell.allow)
         if path is None:
             allowed = ", ".join(str(p) for p in self._shell.allow) or "nothing"
-            raise error(f"intent {self._name}: the program {program!r} is not allowed (shell."
-                        f"allow has: {allowed}); add its absolute path to shell.allow in the "
-                        "config to let intents run it")
+            raise error(f"intent {self._name}: the program {excerpt(program)!r} is not allowed "
+                        f"(shell.allow has: {allowed}); add its absolute path to shell.allow in "
+                        "the config to let intents run it")
         return path
 
     async def _run(self, action: ShellAction, match: IntentMatch) -> str:
