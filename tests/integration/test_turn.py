@@ -22,13 +22,13 @@ NUMBER_WORDS = ["twelve", "one", "two", "three", "four", "five", "six", "seven",
 
 
 # What tiny.en writes for a spoken number it mishears as a word: "It's to 11 AM" for 2:11.
-HOMOPHONES = {2: ("to", "too"), 4: ("for",), 8: ("ate",)}
+HOMOPHONES = {2: ("to", "too"), 4: ("for",), 5: ("by",), 8: ("ate",)}
 
 
 def says_hour(text: str, hour: int) -> bool:
     h12 = hour % 12 or 12
     lowered = text.lower()
-    as_digits = re.search(rf"\b{h12}(?:[:.]?\d\d)?\b", lowered)
+    as_digits = re.search(rf"\b{h12}(?:[:.]?\d\d)?(?:\s*[ap]\.?m\b)?\b", lowered)
     sounds_like = any(re.search(rf"\bit'?s {word}\b", lowered)
                       for word in HOMOPHONES.get(h12, ()))
     return bool(as_digits) or NUMBER_WORDS[h12 % 12] in lowered or sounds_like
