@@ -22,13 +22,12 @@ from tests.conftest import require, silence
 from tests.integration.broker import Broker, Collector, mosquitto_binary
 from tests.integration.helpers import speak, transcriber
 from tests.integration.live import LiveDaemon
+from tests.unit.test_speech_text import unpunctuated
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "assistant/test/"
 LIGHTS_STATE = "home/kitchen/lights/state"
-WORDS = ["the", "laundry", "in", "the", "basement", "is", "done", "and", "the", "dryer", "has",
-         "stopped", "so", "someone", "should", "fold", "the", "towels", "before", "dinner"]
 MAX_GROWTH_MB = 100
 """Before bounded pieces, one 2,000-character say grew the daemon by 1.76 GB, for good."""
 KEPT_MB = 20
@@ -43,12 +42,6 @@ PEAK_RSS = ("import resource, subprocess, sys\n"
             "sys.exit(code)\n")
 
 
-def unpunctuated(chars: int) -> str:
-    text, i = "", 0
-    while len(text) < chars:
-        text += WORDS[i % len(WORDS)] + " "
-        i += 1
-    return text[:chars].rstrip()
 
 
 @pytest.fixture(scope="module")
