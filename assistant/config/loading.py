@@ -174,18 +174,11 @@ def _describe(exc: ValidationError, path: Path | None, root: yaml.Node | None) -
         if err["type"] == "value_error" and isinstance(value, dict | list):
             lines.append(f"  {where}{key}: {message}.")  # the whole section says nothing
             continue
-        lines.append(f"  {where}{key} = {_quote(value)}: {message}.")
+        lines.append(f"  {where}{key} = {excerpt(repr(value), MAX_VALUE_CHARS)}: {message}.")
     if exc.error_count() > MAX_ERRORS:
         lines.append(f"  ... and {exc.error_count() - MAX_ERRORS} more.")
     lines.append("See config/default.yaml for every key, its meaning and allowed values.")
     return "\n".join(lines)
-
-
-def _quote(value: Any) -> str:
-    text = repr(value)
-    if len(text) <= MAX_VALUE_CHARS:
-        return text
-    return f"{text[:MAX_VALUE_CHARS]}... ({len(text):,} characters)"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
